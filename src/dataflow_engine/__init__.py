@@ -1,0 +1,75 @@
+"""DataFlow: annotated classes become tables and workflow nodes, on SQLite and PostgreSQL.
+
+Example::
+
+    from dataflow_engine import DataFlow, LocalRuntime, WorkflowBuilder
+
+    db = DataFlow()  # in-memory SQLite
+
+    @db.model
+    class User:
+        name: str
+        age: int
+
+    wf = WorkflowBuilder()
+    wf.add_node("UserCreateNode", "create", {"name": "Ann", "age": 30})
+    results, run_id = LocalRuntime().execute(wf.build())
+"""
+
+from ._dataflow import DataFlow
+from .errors import (
+    AmbiguousNodeTypeError,
+    ConfigurationError,
+    ConnectionLost,
+    DatabaseError,
+    DataFlowError,
+    FilterError,
+    ForeignKeyViolation,
+    ModelError,
+    MultipleRecordsError,
+    NodeTypeError,
+    NotFoundError,
+    NotNullViolation,
+    OptimisticLockError,
+    QueryTimeout,
+    ReadOnlyError,
+    SchemaError,
+    UniqueViolation,
+    UnsupportedError,
+    ValidationError,
+    WorkflowError,
+    WorkflowValidationError,
+)
+from .workflow import AsyncLocalRuntime, LocalRuntime, Workflow, WorkflowBuilder
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AmbiguousNodeTypeError",
+    "AsyncLocalRuntime",
+    "ConfigurationError",
+    "ConnectionLost",
+    "DataFlow",
+    "DataFlowError",
+    "DatabaseError",
+    "FilterError",
+    "ForeignKeyViolation",
+    "LocalRuntime",
+    "ModelError",
+    "MultipleRecordsError",
+    "NodeTypeError",
+    "NotFoundError",
+    "NotNullViolation",
+    "OptimisticLockError",
+    "QueryTimeout",
+    "ReadOnlyError",
+    "SchemaError",
+    "UniqueViolation",
+    "UnsupportedError",
+    "ValidationError",
+    "Workflow",
+    "WorkflowBuilder",
+    "WorkflowError",
+    "WorkflowValidationError",
+    "__version__",
+]

@@ -1,0 +1,94 @@
+"""The adapter interface: a pool of connections that run SQL and translate driver errors."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from ..config import Settings
+from ..dialects import Dialect
+from ..errors import DataFlowError
+
+__all__ = ["Adapter", "Connection", "sql_logger"]
+
+sql_logger = logging.getLogger("dataflow_engine.sql")
+
+
+class Connection(ABC):
+    """One database connection. Every statement the engine sends passes through here."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """Run a query and return its rows (each indexable in select-list order)."""
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement and return the number of rows it affected."""
+
+    @abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run a statement once per parameter row; returns rows affected."""
+
+    async def copy_records(
+        self,
+        table: str,
+        schema: str | None,
+        columns: Sequence[str],
+        records: Sequence[Sequence[Any]],
+    ) -> int | None:
+        """Bulk-load records with the database's fastest path; None when there is none."""
+        return None
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """A transaction; nested calls create savepoints."""
+
+    @property
+    @abstractmethod
+    def in_transaction(self) -> bool:
+        """True while a transaction is open on this connection."""
+
+
+class Adapter(ABC):
+    """A driver behind a small interface: open, acquire a connection, close."""
+
+    dialect: Dialect
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect (create the pool); raises ``ConnectError`` when unreachable."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release every connection."""
+
+    @abstractmethod
+    def acquire(self) -> AbstractAsyncContextManager[Connection]:
+        """Borrow a connection for the duration of the ``async with`` block."""
+
+    @abstractmethod
+    async def table_columns(
+        self, conn: Connection, table: str, schema: str | None
+    ) -> list[str] | None:
+        """The column names of a table, or None when it does not exist."""
+
+    async def ensure_schema(self, conn: Connection, schema: str) -> None:  # noqa: B027
+        """Create the schema a URL names, where the database has schemas."""
+
+    async def lock_for_upsert(self, conn: Connection, table: str) -> None:  # noqa: B027
+        """Serialise bulk upserts of one table inside the current transaction."""
+
+    @abstractmethod
+    def translate(self, exc: BaseException) -> DataFlowError | None:
+        """The engine error for a driver exception, or None when it is not the driver's."""
+
+    async def server_version(self) -> str:
+        return ""

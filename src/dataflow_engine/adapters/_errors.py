@@ -1,0 +1,75 @@
+"""Mapping tables from driver error identifiers to engine errors."""
+
+from __future__ import annotations
+
+from .. import errors as e
+
+__all__ = ["PG_SQLSTATE", "SQLITE_ERRORNAME", "label"]
+
+#: PostgreSQL SQLSTATE (exact code, or two-character class) -> (error class, code).
+PG_SQLSTATE: dict[str, tuple[type[e.DataFlowError], str | None]] = {
+    "23505": (e.UniqueViolation, None),
+    "23503": (e.ForeignKeyViolation, None),
+    "23502": (e.NotNullViolation, None),
+    "23514": (e.CheckViolation, None),
+    "23": (e.IntegrityError, None),
+    "57014": (e.QueryTimeout, None),
+    "55P03": (e.QueryTimeout, "DF-DB-LOCK-TIMEOUT"),
+    "40001": (e.SerializationFailure, None),
+    "40P01": (e.SerializationFailure, "DF-DB-DEADLOCK"),
+    "25006": (e.ReadOnlyError, None),
+    "42P01": (e.SchemaError, "DF-SCHEMA-TABLE-MISSING"),
+    "42703": (e.SchemaError, "DF-SCHEMA-COLUMN-MISSING"),
+    "3F000": (e.SchemaError, "DF-SCHEMA-MISSING"),
+    "28P01": (e.ConnectError, "DF-DB-AUTH"),
+    "28000": (e.ConnectError, "DF-DB-AUTH"),
+    "3D000": (e.ConnectError, "DF-DB-UNKNOWN-DATABASE"),
+    "08": (e.ConnectionLost, None),
+    "57P01": (e.ConnectionLost, None),
+    "57P02": (e.ConnectionLost, None),
+    "57P03": (e.ConnectError, None),
+    "53300": (e.ConnectError, "DF-DB-TOO-MANY-CONNECTIONS"),
+    "22": (e.DatabaseError, "DF-DB-DATA"),
+}
+
+#: sqlite3 extended error names -> (error class, code).
+SQLITE_ERRORNAME: dict[str, tuple[type[e.DataFlowError], str | None]] = {
+    "SQLITE_CONSTRAINT_UNIQUE": (e.UniqueViolation, None),
+    "SQLITE_CONSTRAINT_PRIMARYKEY": (e.UniqueViolation, None),
+    "SQLITE_CONSTRAINT_FOREIGNKEY": (e.ForeignKeyViolation, None),
+    "SQLITE_CONSTRAINT_NOTNULL": (e.NotNullViolation, None),
+    "SQLITE_CONSTRAINT_CHECK": (e.CheckViolation, None),
+    "SQLITE_CONSTRAINT": (e.IntegrityError, None),
+    "SQLITE_BUSY": (e.SerializationFailure, "DF-DB-BUSY"),
+    "SQLITE_LOCKED": (e.SerializationFailure, "DF-DB-BUSY"),
+    "SQLITE_READONLY": (e.ReadOnlyError, None),
+    "SQLITE_INTERRUPT": (e.QueryTimeout, None),
+    "SQLITE_CANTOPEN": (e.ConnectError, None),
+    "SQLITE_NOTADB": (e.ConnectError, None),
+    "SQLITE_FULL": (e.DatabaseError, "DF-DB-DISK-FULL"),
+    "SQLITE_TOOBIG": (e.DatabaseError, "DF-DB-TOO-BIG"),
+}
+
+
+_LABELS: dict[type[e.DataFlowError], str] = {
+    e.UniqueViolation: "duplicate value for a unique key; nothing was written",
+    e.ForeignKeyViolation: "foreign key violated; nothing was written",
+    e.NotNullViolation: "a NOT NULL column got no value; nothing was written",
+    e.CheckViolation: "a CHECK constraint rejected a value; nothing was written",
+    e.IntegrityError: "a constraint rejected the statement; nothing was written",
+    e.QueryTimeout: "the statement was cancelled",
+    e.SerializationFailure: "the transaction conflicted with another one; retry it",
+    e.ReadOnlyError: "the database refused a write",
+    e.SchemaError: "the table does not match the model",
+    e.ConnectError: "cannot connect",
+    e.ConnectionLost: "the connection was lost; the next call reconnects",
+    e.DatabaseError: "the database reported an error",
+}
+
+
+def label(cls: type[e.DataFlowError]) -> str:
+    """A short human description of an engine error class."""
+    for klass in cls.__mro__:
+        if klass in _LABELS:
+            return _LABELS[klass]
+    return cls.__name__

@@ -1,0 +1,268 @@
+"""PostgreSQL through asyncpg: a pool per ``DataFlow``, prepared-statement cache, COPY."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from .. import errors as e
+from ..config import Settings
+from ..dialects import PostgresDialect
+from ._base import Adapter, Connection, sql_logger
+from ._errors import PG_SQLSTATE, label
+
+__all__ = ["PostgresAdapter"]
+
+
+def _count(status: str) -> int:
+    tail = status.rsplit(" ", 1)[-1] if status else ""
+    return int(tail) if tail.isdigit() else 0
+
+
+def _jsonb_encode(value: Any) -> bytes:
+    return b"\x01" + json.dumps(value, ensure_ascii=False).encode()
+
+
+def _jsonb_decode(data: bytes) -> Any:
+    return json.loads(data[1:])
+
+
+def _json_encode(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+async def _init_connection(conn: Any) -> None:
+    # Binary codecs, so COPY (binary) works for JSON columns too.
+    await conn.set_type_codec(
+        "jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode, schema="pg_catalog", format="binary"
+    )
+    await conn.set_type_codec(
+        "json", encoder=_json_encode, decoder=json.loads, schema="pg_catalog", format="binary"
+    )
+
+
+class _PgConnection(Connection):
+    def __init__(self, adapter: PostgresAdapter, conn: Any) -> None:
+        self.dialect = adapter.dialect
+        self._adapter = adapter
+        self._conn = conn
+        self._depth = 0
+
+    async def _guard(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except Exception as exc:
+            translated = self._adapter.translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        if self._adapter.settings.echo:
+            sql_logger.info("%s %r", sql, params)
+        return await self._guard(self._conn.fetch(sql, *params))  # type: ignore[no-any-return]
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if self._adapter.settings.echo:
+            sql_logger.info("%s %r", sql, params)
+        return _count(await self._guard(self._conn.execute(sql, *params)))
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        if self._adapter.settings.echo:
+            sql_logger.info("%s [%d rows]", sql, len(rows))
+        await self._guard(self._conn.executemany(sql, rows))
+        return len(rows)
+
+    async def copy_records(
+        self,
+        table: str,
+        schema: str | None,
+        columns: Sequence[str],
+        records: Sequence[Sequence[Any]],
+    ) -> int | None:
+        if self._adapter.settings.echo:
+            sql_logger.info("COPY %s (%s) [%d rows]", table, ", ".join(columns), len(records))
+        status = await self._guard(
+            self._conn.copy_records_to_table(
+                table, records=records, columns=list(columns), schema_name=schema
+            )
+        )
+        return _count(status)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        tx = self._conn.transaction()
+        await self._guard(tx.start())
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            try:
+                await tx.rollback()
+            except Exception:  # pragma: no cover - the original error matters more
+                pass
+            raise
+        self._depth -= 1
+        await self._guard(tx.commit())
+
+    def transaction(self) -> Any:
+        return self._transaction()
+
+
+class PostgresAdapter(Adapter):
+    """An asyncpg pool that lives as long as its ``DataFlow``."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.dialect = PostgresDialect(schema=settings.url.schema)
+        self._pool: Any = None
+        self._open_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        async with self._open_lock:
+            if self._pool is not None:
+                return
+            try:
+                import asyncpg
+            except ImportError as exc:
+                raise e.DriverMissingError(
+                    "PostgreSQL needs the asyncpg driver: pip install 'dataflow-engine[postgres]'"
+                ) from exc
+            url = self.settings.url
+            server_settings = {"application_name": "dataflow"}
+            if self.settings.read_only:
+                server_settings["default_transaction_read_only"] = "on"
+            ssl = url.query.get("sslmode")
+            try:
+                self._pool = await asyncpg.create_pool(
+                    host=url.host,
+                    port=url.port or 5432,
+                    user=url.username,
+                    password=url.password,
+                    database=url.database,
+                    min_size=1,
+                    max_size=self.settings.pool_size,
+                    command_timeout=self.settings.command_timeout,
+                    init=_init_connection,
+                    server_settings=server_settings,
+                    ssl=ssl if ssl and ssl != "disable" else None,
+                    timeout=self.settings.pool_timeout,
+                )
+            except Exception as exc:
+                translated = self.translate(exc)
+                if isinstance(translated, e.ConnectError):
+                    raise translated from exc
+                raise e.ConnectError(
+                    f"cannot connect to {url.redacted()}: {exc}",
+                    details={"url": url.redacted()},
+                ) from exc
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=5)
+            except (TimeoutError, Exception):
+                pool.terminate()
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[Connection]:
+        if self._pool is None:
+            await self.open()
+        try:
+            raw = await self._pool.acquire(timeout=self.settings.pool_timeout)
+        except Exception as exc:
+            translated = self.translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+        try:
+            yield _PgConnection(self, raw)
+        finally:
+            await self._pool.release(raw)
+
+    def acquire(self) -> Any:
+        return self._acquire()
+
+    async def table_columns(
+        self, conn: Connection, table: str, schema: str | None
+    ) -> list[str] | None:
+        rows = await conn.fetch(
+            "SELECT a.attname FROM pg_catalog.pg_attribute a "
+            "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = $1 AND n.nspname = COALESCE($2, current_schema()) "
+            "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (table, schema),
+        )
+        if not rows:
+            exists = await conn.fetch(
+                "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE c.relname = $1 "
+                "AND n.nspname = COALESCE($2, current_schema())",
+                (table, schema),
+            )
+            return [] if exists else None
+        return [str(r[0]) for r in rows]
+
+    async def ensure_schema(self, conn: Connection, schema: str) -> None:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.dialect.quote(schema)}")
+
+    async def lock_for_upsert(self, conn: Connection, table: str) -> None:
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", (table,))
+
+    def translate(self, exc: BaseException) -> e.DataFlowError | None:
+        import asyncpg
+
+        if isinstance(exc, e.DataFlowError):
+            return exc
+        if isinstance(exc, asyncpg.PostgresError):
+            state = getattr(exc, "sqlstate", "") or ""
+            found = PG_SQLSTATE.get(state) or PG_SQLSTATE.get(state[:2])
+            cls, code = found or (e.DatabaseError, None)
+            detail = getattr(exc, "detail", None)
+            message = str(exc) + (f" ({detail})" if detail else "")
+            return cls(
+                f"{label(cls)}: {message}",
+                code=code,
+                details={
+                    "dialect": "postgresql",
+                    "sqlstate": state,
+                    "constraint": getattr(exc, "constraint_name", None),
+                    "table": getattr(exc, "table_name", None),
+                    "column": getattr(exc, "column_name", None),
+                },
+            )
+        if isinstance(
+            exc, asyncpg.exceptions.ConnectionDoesNotExistError | (asyncpg.InterfaceError)
+        ) and ("closed" in str(exc) or "connection" in str(exc).lower()):
+            return e.ConnectionLost(
+                f"the connection to PostgreSQL was lost: {exc}; the next call reconnects",
+                details={"dialect": "postgresql"},
+            )
+        if isinstance(exc, ConnectionError | OSError):
+            return e.ConnectError(
+                f"cannot reach PostgreSQL at {self.settings.url.redacted()}: {exc}",
+                details={"dialect": "postgresql"},
+            )
+        if isinstance(exc, TimeoutError):
+            return e.QueryTimeout(
+                f"the statement timed out after {self.settings.command_timeout}s",
+                details={"dialect": "postgresql", "timeout": self.settings.command_timeout},
+            )
+        return None
+
+    async def server_version(self) -> str:
+        async with self.acquire() as conn:
+            rows = await conn.fetch("SHOW server_version")
+            return str(rows[0][0])

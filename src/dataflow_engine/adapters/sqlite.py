@@ -1,0 +1,251 @@
+"""SQLite through aiosqlite: one connection per database, WAL for files, FKs always on."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .. import errors as e
+from ..config import Settings
+from ..dialects import SQLiteDialect
+from ._base import Adapter, Connection, sql_logger
+from ._errors import SQLITE_ERRORNAME, label
+
+__all__ = ["SQLiteAdapter"]
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str, options: str) -> re.Pattern[str]:
+    flags = 0
+    for letter, flag in (
+        ("i", re.IGNORECASE),
+        ("m", re.MULTILINE),
+        ("s", re.DOTALL),
+        ("x", re.VERBOSE),
+    ):
+        if letter in options:
+            flags |= flag
+    return re.compile(pattern, flags)
+
+
+def _regexp(pattern: str, options: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    return 1 if _compiled(pattern, options).search(str(value)) else 0
+
+
+def _deccmp(a: Any, b: Any) -> int | None:
+    if a is None or b is None:
+        return None
+    try:
+        x, y = Decimal(str(a)), Decimal(str(b))
+    except InvalidOperation:
+        return None
+    return (x > y) - (x < y)
+
+
+def _decadd(a: Any, b: Any) -> str | None:
+    if a is None or b is None:
+        return None
+    return str(Decimal(str(a)) + Decimal(str(b)))
+
+
+def _decmul(a: Any, b: Any) -> str | None:
+    if a is None or b is None:
+        return None
+    return str(Decimal(str(a)) * Decimal(str(b)))
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _setup(raw: sqlite3.Connection, is_file: bool, read_only: bool) -> None:
+    raw.execute("PRAGMA foreign_keys = ON")
+    raw.execute("PRAGMA case_sensitive_like = ON")
+    raw.execute("PRAGMA busy_timeout = 5000")
+    if is_file and not read_only:
+        raw.execute("PRAGMA journal_mode = WAL")
+        raw.execute("PRAGMA synchronous = NORMAL")
+    if read_only:
+        raw.execute("PRAGMA query_only = ON")
+    det = {"deterministic": True}
+    raw.create_function("df_regexp", 3, _regexp, **det)
+    raw.create_function("df_deccmp", 2, _deccmp, **det)
+    raw.create_function("df_decadd", 2, _decadd, **det)
+    raw.create_function("df_decmul", 2, _decmul, **det)
+    raw.create_function("df_lower", 1, _lower, **det)
+
+
+class _SQLiteConnection(Connection):
+    def __init__(self, adapter: SQLiteAdapter, conn: Any) -> None:
+        self.dialect = adapter.dialect
+        self._adapter = adapter
+        self._conn = conn
+        self._depth = 0
+
+    async def _call(self, fn: Any) -> Any:
+        timeout = self._adapter.settings.command_timeout
+        try:
+            if timeout is None:
+                return await self._conn._execute(fn)
+            try:
+                return await asyncio.wait_for(self._conn._execute(fn), timeout)
+            except TimeoutError:
+                await self._conn.interrupt()
+                raise e.QueryTimeout(
+                    f"the statement ran longer than {timeout}s and was interrupted",
+                    details={"timeout": timeout},
+                ) from None
+        except sqlite3.Error as exc:
+            raise self._adapter.translate_sqlite(exc) from exc
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        if self._adapter.settings.echo:
+            sql_logger.info("%s %r", sql, params)
+        raw = self._conn._conn
+        return await self._call(lambda: raw.execute(sql, params).fetchall())  # type: ignore[no-any-return]
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if self._adapter.settings.echo:
+            sql_logger.info("%s %r", sql, params)
+        raw = self._conn._conn
+        return await self._call(lambda: raw.execute(sql, params).rowcount)  # type: ignore[no-any-return]
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        if self._adapter.settings.echo:
+            sql_logger.info("%s [%d rows]", sql, len(rows))
+        raw = self._conn._conn
+        return await self._call(lambda: raw.executemany(sql, rows).rowcount)  # type: ignore[no-any-return]
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        self._depth += 1
+        name = f"df_sp_{self._depth}"
+        begin, commit, rollback = (
+            ("BEGIN IMMEDIATE", "COMMIT", ("ROLLBACK",))
+            if self._depth == 1
+            else (
+                f"SAVEPOINT {name}",
+                f"RELEASE {name}",
+                (f"ROLLBACK TO {name}", f"RELEASE {name}"),
+            )
+        )
+        try:
+            await self.execute(begin)
+            try:
+                yield
+            except BaseException:
+                try:
+                    for statement in rollback:
+                        await self.execute(statement)
+                except Exception:  # pragma: no cover - the original error matters more
+                    pass
+                raise
+            await self.execute(commit)
+        finally:
+            self._depth -= 1
+
+    def transaction(self) -> Any:
+        return self._transaction()
+
+
+class SQLiteAdapter(Adapter):
+    """One aiosqlite connection per ``DataFlow`` (the in-memory database lives in it).
+
+    Statements are serialised through that connection; a borrowed connection is held for
+    the whole ``async with`` block so a transaction is never interleaved with others.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.dialect = SQLiteDialect()
+        self._conn: Any = None
+        self._lock = asyncio.Lock()
+        self._wrapped: _SQLiteConnection | None = None
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        import aiosqlite
+
+        url = self.settings.url
+        path = url.database if url.database and not url.is_memory else ":memory:"
+        read_only = self.settings.read_only and not url.is_memory
+        target = f"file:{path}?mode=ro" if read_only else path
+        conn = aiosqlite.connect(
+            target, isolation_level=None, uri=read_only, check_same_thread=False
+        )
+        # The worker thread must never keep the interpreter alive at exit.
+        conn._thread.daemon = True
+        try:
+            await conn
+            await conn._execute(  # type: ignore[no-untyped-call]
+                lambda: _setup(conn._conn, not url.is_memory, self.settings.read_only)
+            )
+        except sqlite3.Error as exc:
+            raise e.ConnectError(
+                f"cannot open SQLite database {path!r}: {exc}", details={"path": path}
+            ) from exc
+        self._conn = conn
+        self._wrapped = _SQLiteConnection(self, conn)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[Connection]:
+        if self._conn is None:
+            await self.open()
+        async with self._lock:
+            assert self._wrapped is not None
+            yield self._wrapped
+
+    def acquire(self) -> Any:
+        return self._acquire()
+
+    async def table_columns(
+        self, conn: Connection, table: str, schema: str | None
+    ) -> list[str] | None:
+        quoted = self.dialect.quote(table)
+        rows = await conn.fetch(f"PRAGMA table_info({quoted})")
+        if not rows:
+            return None
+        return [str(r[1]) for r in rows]
+
+    def translate(self, exc: BaseException) -> e.DataFlowError | None:
+        return self.translate_sqlite(exc) if isinstance(exc, sqlite3.Error) else None
+
+    def translate_sqlite(self, exc: sqlite3.Error) -> e.DataFlowError:
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        message = str(exc)
+        found = SQLITE_ERRORNAME.get(name)
+        if found is None and name.startswith("SQLITE_CONSTRAINT"):
+            found = SQLITE_ERRORNAME["SQLITE_CONSTRAINT"]
+        if found is None and name.startswith("SQLITE_READONLY"):
+            found = SQLITE_ERRORNAME["SQLITE_READONLY"]
+        if found is None and "no such table" in message:
+            found = (e.SchemaError, "DF-SCHEMA-TABLE-MISSING")
+        if found is None and "no such column" in message:
+            found = (e.SchemaError, "DF-SCHEMA-COLUMN-MISSING")
+        cls, code = found or (e.DatabaseError, None)
+        return cls(
+            f"{label(cls)}: {message}",
+            code=code,
+            details={"dialect": "sqlite", "driver_error": name or type(exc).__name__},
+        )
+
+    async def server_version(self) -> str:
+        return sqlite3.sqlite_version

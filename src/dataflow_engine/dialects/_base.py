@@ -1,0 +1,416 @@
+"""The base SQL dialect: shared compilation, overridden per database only where it differs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from ..errors import IdentifierTooLongError, UnsupportedError
+from ..models import Field, FieldKind, ModelDef
+from ..models._fields import MISSING as _MISSING
+from ..models._fields import enum_db_value, enum_db_values, enum_from_db
+from ..query import (
+    And,
+    Compare,
+    Const,
+    Exists,
+    In,
+    Like,
+    Node,
+    Not,
+    Or,
+    OrderItem,
+    Regex,
+    SetItem,
+)
+
+__all__ = ["Dialect", "Params", "RowDecoder"]
+
+RowDecoder = Callable[[Sequence[Any]], dict[str, Any]]
+
+_CMP = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+class Params:
+    """Collects bound parameters and hands out the dialect's placeholders."""
+
+    __slots__ = ("_dialect", "values")
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return self._dialect.placeholder(len(self.values))
+
+    def add_field(self, field: Field, value: Any) -> str:
+        return self.add(self._dialect.encode(field, value))
+
+
+class Dialect:
+    """SQL generation shared by every database.
+
+    Subclasses set the class attributes and override the ``*_sql`` hooks that differ;
+    shared code never asks which dialect it is.
+    """
+
+    name: ClassVar[str] = "base"
+    max_identifier_length: ClassVar[int] = 63
+    TYPES: ClassVar[dict[FieldKind, str]] = {
+        FieldKind.STR: "TEXT",
+        FieldKind.INT: "BIGINT",
+        FieldKind.FLOAT: "DOUBLE PRECISION",
+        FieldKind.BOOL: "BOOLEAN",
+        FieldKind.DECIMAL: "NUMERIC",
+        FieldKind.DATETIME: "TIMESTAMPTZ",
+        FieldKind.DATE: "DATE",
+        FieldKind.TIME: "TIME",
+        FieldKind.UUID: "UUID",
+        FieldKind.BYTES: "BYTEA",
+        FieldKind.JSON: "JSONB",
+        FieldKind.ENUM: "TEXT",
+    }
+    #: ``INSERT ... RETURNING`` is available.
+    supports_returning: ClassVar[bool] = True
+    #: ``ORDER BY x NULLS FIRST`` is available.
+    supports_nulls_order: ClassVar[bool] = True
+
+    def __init__(self, schema: str | None = None) -> None:
+        self.schema = schema
+
+    # -- identifiers -------------------------------------------------------------------
+
+    def quote(self, identifier: str) -> str:
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def check_identifier(self, identifier: str, what: str) -> str:
+        """Refuse names the database would truncate (never truncate silently)."""
+        if len(identifier.encode("utf-8")) > self.max_identifier_length:
+            raise IdentifierTooLongError(
+                f"{what} name {identifier!r} is {len(identifier.encode())} bytes; "
+                f"{self.name} allows at most {self.max_identifier_length}. Choose a "
+                "shorter name (for a model, set __dataflow__['table'])",
+                details={
+                    "identifier": identifier,
+                    "dialect": self.name,
+                    "limit": self.max_identifier_length,
+                },
+            )
+        return identifier
+
+    def generated_name(self, prefix: str, table: str, columns: Sequence[str]) -> str:
+        """A constraint or index name; hashed when the readable one would be too long."""
+        name = f"{prefix}_{table}_{'_'.join(columns)}"
+        if len(name.encode()) <= self.max_identifier_length:
+            return name
+        digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+        return f"{prefix}_{table[:20]}_{digest}"
+
+    def table(self, model: ModelDef) -> str:
+        schema = model.schema or self.schema
+        quoted = self.quote(model.table_name)
+        return f"{self.quote(schema)}.{quoted}" if schema else quoted
+
+    def column(self, field: Field) -> str:
+        return self.quote(field.column)
+
+    def placeholder(self, index: int) -> str:
+        return f"${index}"
+
+    # -- values ------------------------------------------------------------------------
+
+    def encoder(self, field: Field) -> Callable[[Any], Any] | None:
+        """A function turning a validated Python value into the driver's value, or None."""
+        if field.kind is FieldKind.ENUM:
+            return enum_db_value
+        return None
+
+    def decoder(self, field: Field) -> Callable[[Any], Any] | None:
+        """A function turning the driver's value into the field's Python type, or None."""
+        if field.kind is FieldKind.ENUM:
+            enum_type = field.python_type
+            return lambda text: enum_from_db(enum_type, text)
+        return None
+
+    def encode(self, field: Field, value: Any) -> Any:
+        if value is None:
+            return None
+        enc = self.encoder(field)
+        return enc(value) if enc is not None else value
+
+    def row_decoder(self, fields: Sequence[Field]) -> RowDecoder:
+        """A fast function from a result row (in ``fields`` order) to a dict."""
+        names = [f.name for f in fields]
+        conversions = [
+            (i, f.name, dec) for i, f in enumerate(fields) if (dec := self.decoder(f)) is not None
+        ]
+
+        def decode(row: Sequence[Any]) -> dict[str, Any]:
+            out = dict(zip(names, row, strict=False))
+            for i, name, dec in conversions:
+                value = row[i]
+                if value is not None:
+                    out[name] = dec(value)
+            return out
+
+        return decode
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    # -- filters -----------------------------------------------------------------------
+
+    def compile_filter(self, node: Node | None, params: Params) -> str:
+        """The SQL condition for a filter AST (``1=1`` when there is none)."""
+        if node is None:
+            return "1=1"
+        return self._compile(node, params)
+
+    def _compile(self, node: Node, params: Params) -> str:
+        if isinstance(node, Compare):
+            col = self.column(node.field)
+            if node.op == "ne":
+                return self.ne_sql(node.field, col, params.add_field(node.field, node.value))
+            if node.field.kind in (FieldKind.JSON,) and node.op != "eq":
+                raise UnsupportedError(
+                    f"ordering comparison on JSON field {node.field.name!r}",
+                    details={"dialect": self.name, "operator": f"${node.op}"},
+                )
+            return self.compare_sql(
+                node.field, col, _CMP[node.op], params.add_field(node.field, node.value)
+            )
+        if isinstance(node, In):
+            return self.in_sql(node, params)
+        if isinstance(node, Exists):
+            col = self.column(node.field)
+            return f"{col} IS NOT NULL" if node.exists else f"{col} IS NULL"
+        if isinstance(node, Like):
+            return self.like_sql(
+                self.column(node.field), params.add(node.pattern), node.case_insensitive
+            )
+        if isinstance(node, Regex):
+            return self.regex_sql(self.column(node.field), node.pattern, node.options, params)
+        if isinstance(node, And):
+            return "(" + " AND ".join(self._compile(n, params) for n in node.items) + ")"
+        if isinstance(node, Or):
+            return "(" + " OR ".join(self._compile(n, params) for n in node.items) + ")"
+        if isinstance(node, Not):
+            return f"(({self._compile(node.item, params)}) IS NOT TRUE)"
+        if isinstance(node, Const):
+            return "1=1" if node.value else "1=0"
+        raise TypeError(f"unknown filter node {node!r}")  # pragma: no cover
+
+    def compare_sql(self, field: Field, col: str, op: str, placeholder: str) -> str:
+        return f"{col} {op} {placeholder}"
+
+    def ne_sql(self, field: Field, col: str, placeholder: str) -> str:
+        return f"{col} IS DISTINCT FROM {placeholder}"
+
+    def in_sql(self, node: In, params: Params) -> str:
+        col = self.column(node.field)
+        if node.values:
+            inner = ", ".join(params.add_field(node.field, v) for v in node.values)
+            core = f"{col} IN ({inner})"
+        else:
+            core = ""
+        return self._in_with_nulls(col, core, node)
+
+    def _in_with_nulls(self, col: str, core: str, node: In) -> str:
+        if not node.negate:
+            if not core:
+                return f"{col} IS NULL"
+            return f"({core} OR {col} IS NULL)" if node.has_null else core
+        if not core:
+            return f"{col} IS NOT NULL"
+        if node.has_null:
+            return f"({col} IS NOT NULL AND NOT ({core}))"
+        return f"({col} IS NULL OR NOT ({core}))"
+
+    def like_sql(self, col: str, placeholder: str, case_insensitive: bool) -> str:
+        op = "ILIKE" if case_insensitive else "LIKE"
+        return f"{col} {op} {placeholder} ESCAPE '\\'"
+
+    def regex_sql(self, col: str, pattern: str, options: str, params: Params) -> str:
+        raise UnsupportedError(
+            f"$regex is not available on {self.name}",
+            details={"dialect": self.name, "operator": "$regex"},
+        )
+
+    # -- ordering and paging -----------------------------------------------------------
+
+    def order_sql(self, items: Sequence[OrderItem]) -> str:
+        """ORDER BY with MongoDB's null placement: NULLs first ascending, last descending."""
+        parts = []
+        for field, desc in items:
+            col = self.column(field)
+            direction = " DESC" if desc else ""
+            if field.nullable:
+                parts.append(self.null_order_sql(col, desc))
+            else:
+                parts.append(col + direction)
+        return ", ".join(parts)
+
+    def null_order_sql(self, col: str, desc: bool) -> str:
+        return f"{col} DESC NULLS LAST" if desc else f"{col} ASC NULLS FIRST"
+
+    def limit_sql(self, limit: int | None, offset: int | None, params: Params) -> str:
+        sql = ""
+        if limit is not None:
+            sql += f" LIMIT {params.add(limit)}"
+        if offset:
+            sql += f" OFFSET {params.add(offset)}"
+        return sql
+
+    # -- updates -----------------------------------------------------------------------
+
+    def set_sql(self, item: SetItem, params: Params, now: dt.datetime) -> str:
+        col = self.column(item.field)
+        f = item.field
+        if item.op == "set":
+            return f"{col} = {params.add_field(f, item.value)}"
+        if item.op == "unset":
+            return f"{col} = NULL"
+        if item.op == "currentDate":
+            value: Any = now
+            if f.kind is FieldKind.DATE:
+                value = now.date()
+            elif f.kind is FieldKind.TIME:
+                value = now.time().replace(tzinfo=None)
+            return f"{col} = {params.add_field(f, value)}"
+        if item.op in ("inc", "mul"):
+            return self.arith_sql(f, col, "+" if item.op == "inc" else "*", item.value, params)
+        # min / max with MongoDB semantics: NULL sorts lowest.
+        ph = params.add_field(f, item.value)
+        cmp = self.compare_sql(f, col, ">" if item.op == "min" else "<", ph)
+        if item.op == "min":
+            return f"{col} = CASE WHEN {col} IS NOT NULL AND {cmp} THEN {ph} ELSE {col} END"
+        return f"{col} = CASE WHEN {col} IS NULL OR {cmp} THEN {ph} ELSE {col} END"
+
+    def arith_sql(self, field: Field, col: str, op: str, value: Any, params: Params) -> str:
+        ph = params.add_field(field, value)
+        return f"{col} = COALESCE({col}, 0) {op} {ph}"
+
+    # -- DDL ---------------------------------------------------------------------------
+
+    def column_type(self, field: Field, *, indexed: bool = False) -> str:
+        return self.TYPES[field.kind]
+
+    def literal(self, field: Field, value: Any) -> str | None:
+        """A SQL literal for a DDL default, or None when the default stays in Python."""
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int | float) and field.kind in (FieldKind.INT, FieldKind.FLOAT):
+            return repr(value)
+        if isinstance(value, str) and field.kind is FieldKind.STR:
+            return "'" + value.replace("'", "''") + "'"
+        if field.kind is FieldKind.ENUM:
+            return "'" + enum_db_value(value).replace("'", "''") + "'"
+        return None
+
+    def column_ddl(self, model: ModelDef, field: Field, *, for_alter: bool = False) -> str:
+        self.check_identifier(field.column, "column")
+        parts = [self.column(field), self.column_type(field, indexed=field.indexed)]
+        if field.primary_key and model.auto_id and field.name == "id":
+            return self.auto_id_ddl(field)
+        if not field.nullable:
+            parts.append("NOT NULL")
+        default = self.default_ddl(field)
+        if default:
+            parts.append(f"DEFAULT {default}")
+        if field.kind is FieldKind.ENUM:
+            allowed = ", ".join(
+                "'" + v.replace("'", "''") + "'" for v in enum_db_values(field.python_type)
+            )
+            parts.append(f"CHECK ({self.column(field)} IN ({allowed}))")
+        return " ".join(parts)
+
+    def default_ddl(self, field: Field) -> str | None:
+        if field.name in ("created_at", "updated_at") and field.auto:
+            return "CURRENT_TIMESTAMP"
+        if field.default is None or field.default is _MISSING:
+            return None
+        return self.literal(field, field.default)
+
+    def auto_id_ddl(self, field: Field) -> str:
+        return f"{self.column(field)} BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+
+    def create_table_sql(self, model: ModelDef) -> list[str]:
+        """CREATE TABLE and CREATE INDEX statements for a model (idempotent)."""
+        self.check_identifier(model.table_name, "table")
+        cols = [self.column_ddl(model, f) for f in model.fields.values()]
+        if not (model.auto_id and model.primary_key == ("id",)):
+            pk = ", ".join(self.quote(model.fields[k].column) for k in model.primary_key)
+            cols.append(f"PRIMARY KEY ({pk})")
+        for group in model.unique:
+            columns = [model.fields[n].column for n in group]
+            name = self.generated_name("uq", model.table_name, columns)
+            cols.append(
+                f"CONSTRAINT {self.quote(name)} UNIQUE ("
+                + ", ".join(self.quote(c) for c in columns)
+                + ")"
+            )
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS {self.table(model)} (\n  " + ",\n  ".join(cols) + "\n)"
+        ]
+        for group in model.indexes:
+            statements.append(self.create_index_sql(model, group))
+        return statements
+
+    def create_index_sql(self, model: ModelDef, group: Sequence[str]) -> str:
+        columns = [model.fields[n].column for n in group]
+        name = self.generated_name("ix", model.table_name, columns)
+        return (
+            f"CREATE INDEX IF NOT EXISTS {self.quote(name)} ON {self.table(model)} ("
+            + ", ".join(self.quote(c) for c in columns)
+            + ")"
+        )
+
+    def add_column_sql(self, model: ModelDef, field: Field) -> str:
+        return f"ALTER TABLE {self.table(model)} ADD COLUMN {self.column_ddl(model, field)}"
+
+    # -- statements --------------------------------------------------------------------
+
+    def select_list(self, fields: Sequence[Field]) -> str:
+        return ", ".join(self.column(f) for f in fields)
+
+    def returning_sql(self, fields: Sequence[Field]) -> str:
+        return " RETURNING " + self.select_list(fields)
+
+    def insert_sql(
+        self,
+        model: ModelDef,
+        columns: Sequence[Field],
+        rows: int,
+        params_start: int,
+        *,
+        returning: Sequence[Field] | None = None,
+        ignore_conflicts: bool = False,
+    ) -> str:
+        """A multi-row INSERT for ``rows`` rows whose placeholders start at ``params_start``."""
+        width = len(columns)
+        values = []
+        n = params_start
+        for _ in range(rows):
+            values.append("(" + ", ".join(self.placeholder(n + i) for i in range(width)) + ")")
+            n += width
+        sql = (
+            f"INSERT INTO {self.table(model)} ("
+            + ", ".join(self.column(c) for c in columns)
+            + ") VALUES "
+            + ", ".join(values)
+        )
+        if ignore_conflicts:
+            sql += self.ignore_conflicts_sql()
+        if returning:
+            sql += self.returning_sql(returning)
+        return sql
+
+    def ignore_conflicts_sql(self) -> str:
+        return " ON CONFLICT DO NOTHING"
+
+    def lock_suffix(self) -> str:
+        """Appended to a SELECT that must lock the rows it reads."""
+        return " FOR UPDATE"

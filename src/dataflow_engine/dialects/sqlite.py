@@ -1,0 +1,143 @@
+"""SQLite: values stored as TEXT/INTEGER/BLOB and decoded back to their Python types."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from ..models import Field, FieldKind
+from ..query import In
+from ._base import Dialect, Params
+
+__all__ = ["SQLiteDialect", "encode_datetime", "json_dumps"]
+
+
+def json_dumps(value: Any) -> str:
+    """Canonical JSON text (sorted keys, compact), so equal documents compare equal."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_datetime(value: dt.datetime) -> str:
+    """Fixed-width UTC ISO-8601 text, so text order is time order."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _decode_datetime(text: Any) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text) if isinstance(text, str) else text
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _encode_time(value: dt.time) -> str:
+    return value.isoformat(timespec="microseconds")
+
+
+class SQLiteDialect(Dialect):
+    """SQLite 3.35+ (RETURNING, NULLS FIRST, upserts)."""
+
+    name: ClassVar[str] = "sqlite"
+    max_identifier_length: ClassVar[int] = 1_000_000  # SQLite imposes no limit
+    TYPES: ClassVar[dict[FieldKind, str]] = {
+        **Dialect.TYPES,
+        FieldKind.INT: "INTEGER",
+        FieldKind.FLOAT: "REAL",
+        FieldKind.BOOL: "INTEGER",
+        FieldKind.DECIMAL: "TEXT",
+        FieldKind.DATETIME: "TEXT",
+        FieldKind.DATE: "TEXT",
+        FieldKind.TIME: "TEXT",
+        FieldKind.UUID: "TEXT",
+        FieldKind.BYTES: "BLOB",
+        FieldKind.JSON: "TEXT",
+    }
+
+    _ENCODERS: ClassVar[dict[FieldKind, Callable[[Any], Any]]] = {
+        FieldKind.BOOL: int,
+        FieldKind.DECIMAL: str,
+        FieldKind.DATETIME: encode_datetime,
+        FieldKind.DATE: dt.date.isoformat,
+        FieldKind.TIME: _encode_time,
+        FieldKind.UUID: str,
+        FieldKind.JSON: json_dumps,
+    }
+    _DECODERS: ClassVar[dict[FieldKind, Callable[[Any], Any]]] = {
+        FieldKind.BOOL: bool,
+        FieldKind.DECIMAL: lambda v: Decimal(str(v)),
+        FieldKind.DATETIME: _decode_datetime,
+        FieldKind.DATE: dt.date.fromisoformat,
+        FieldKind.TIME: dt.time.fromisoformat,
+        FieldKind.UUID: lambda v: uuid.UUID(str(v)),
+        FieldKind.JSON: json.loads,
+        FieldKind.FLOAT: float,
+    }
+
+    def placeholder(self, index: int) -> str:
+        return "?"
+
+    def table(self, model: Any) -> str:
+        return self.quote(model.table_name)  # SQLite has no schemas of its own
+
+    def encoder(self, field: Field) -> Callable[[Any], Any] | None:
+        return self._ENCODERS.get(field.kind) or super().encoder(field)
+
+    def decoder(self, field: Field) -> Callable[[Any], Any] | None:
+        return self._DECODERS.get(field.kind) or super().decoder(field)
+
+    def literal(self, field: Field, value: Any) -> str | None:
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        return super().literal(field, value)
+
+    def default_ddl(self, field: Field) -> str | None:
+        if field.name in ("created_at", "updated_at") and field.auto:
+            return "(strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now'))"
+        return super().default_ddl(field)
+
+    def lock_suffix(self) -> str:
+        return ""  # BEGIN IMMEDIATE already holds the write lock
+
+    def auto_id_ddl(self, field: Field) -> str:
+        return f"{self.column(field)} INTEGER PRIMARY KEY AUTOINCREMENT"
+
+    # Decimals are TEXT: compare them exactly through a registered function.
+    def compare_sql(self, field: Field, col: str, op: str, placeholder: str) -> str:
+        if field.kind is FieldKind.DECIMAL:
+            return f"df_deccmp({col}, {placeholder}) {op} 0"
+        return f"{col} {op} {placeholder}"
+
+    def ne_sql(self, field: Field, col: str, placeholder: str) -> str:
+        if field.kind is FieldKind.DECIMAL:
+            return f"({col} IS NULL OR df_deccmp({col}, {placeholder}) <> 0)"
+        return f"{col} IS NOT {placeholder}"
+
+    def in_sql(self, node: In, params: Params) -> str:
+        if node.field.kind is not FieldKind.DECIMAL or not node.values:
+            return super().in_sql(node, params)
+        col = self.column(node.field)
+        core = (
+            "("
+            + " OR ".join(
+                f"df_deccmp({col}, {params.add_field(node.field, v)}) = 0" for v in node.values
+            )
+            + ")"
+        )
+        return self._in_with_nulls(col, core, node)
+
+    def like_sql(self, col: str, placeholder: str, case_insensitive: bool) -> str:
+        if case_insensitive:
+            return f"df_lower({col}) LIKE df_lower({placeholder}) ESCAPE '\\'"
+        return f"{col} LIKE {placeholder} ESCAPE '\\'"
+
+    def regex_sql(self, col: str, pattern: str, options: str, params: Params) -> str:
+        return f"df_regexp({params.add(pattern)}, {params.add(options)}, {col})"
+
+    def arith_sql(self, field: Field, col: str, op: str, value: Any, params: Params) -> str:
+        if field.kind is FieldKind.DECIMAL:
+            fn = "df_decadd" if op == "+" else "df_decmul"
+            return f"{col} = {fn}(COALESCE({col}, '0'), {params.add_field(field, value)})"
+        return super().arith_sql(field, col, op, value, params)

@@ -1,0 +1,15 @@
+"""Models: annotated classes turned into table definitions."""
+
+from ._fields import MISSING, Field, FieldKind
+from ._model import NODE_KINDS, ModelDef, build_model
+from ._naming import table_name_for
+
+__all__ = [
+    "MISSING",
+    "NODE_KINDS",
+    "Field",
+    "FieldKind",
+    "ModelDef",
+    "build_model",
+    "table_name_for",
+]

@@ -1,0 +1,1296 @@
+"""The eleven generated node kinds."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from ..adapters import Connection
+from ..dialects import Params
+from ..errors import (
+    FilterError,
+    MultipleRecordsError,
+    NotFoundError,
+    OptimisticLockError,
+    UniqueViolation,
+    UnsupportedError,
+    ValidationError,
+)
+from ..models import MISSING, Field, FieldKind
+from ..query import Node as FilterNode
+from ..query import parse_fields, parse_filter, parse_order_by, parse_update
+from ._base import ExecContext, Node, OutputSpec, Param, Problems, type_check
+from ._plan import ModelPlan
+
+__all__ = ["NODE_CLASSES"]
+
+_BOOL = frozenset({"bool"})
+
+
+def _plan(cls: type[Node]) -> ModelPlan:
+    return cls.dataflow._plan(cls.model)
+
+
+def _check_types(cls: type[Node], params: dict[str, Any], problems: Problems) -> None:
+    declared = cls.parameters()
+    for name, value in list(params.items()):
+        p = declared[name]
+        if value is None and not p.required:
+            params[name] = p.default
+            continue
+        if not type_check(value, p.type):
+            problems.add(
+                "DF-PARAM-TYPE",
+                f"{cls.type_name}: parameter {name!r} expects {p.type}, got {type(value).__name__}",
+                (name,),
+                {"param": name, "expected": p.type},
+            )
+            params.pop(name)
+    for name, p in declared.items():
+        if name not in params:
+            if p.required and not problems.provided(name):
+                problems.add(
+                    "DF-PARAM-MISSING",
+                    f"{cls.type_name}: required parameter {name!r} is missing ({p.doc})",
+                    (name,),
+                    {"param": name},
+                )
+            elif not p.required:
+                params.setdefault(name, p.default)
+
+
+def _filter(
+    cls: type[Node], params: dict[str, Any], name: str, problems: Problems
+) -> FilterNode | None:
+    doc = params.get(name)
+    if doc is None:
+        return None
+    if problems.pending:
+        prefix = name + "."
+        connected = {
+            p[len(prefix) :].split(".")[0] for p in problems.pending if p.startswith(prefix)
+        }
+        if connected:
+            doc = {k: v for k, v in doc.items() if k not in connected}
+    try:
+        return parse_filter(doc, cls.model)
+    except (FilterError, UnsupportedError) as exc:
+        if isinstance(exc, UnsupportedError):
+            if not problems.collect:
+                raise
+            problems.items.append(_diag(problems, exc.code, exc.message, (name,)))
+            return None
+        problems.error(exc, (name,))
+        return None
+
+
+def _diag(problems: Problems, code: str, message: str, path: tuple[str | int, ...]) -> Any:
+    from ..errors import Diagnostic
+
+    return Diagnostic(code, message, path=("params", *path), node_id=problems.node_id)
+
+
+def _id_or_filter(cls: type[Node], params: dict[str, Any], problems: Problems) -> None:
+    has_id = params.get("id") is not None or problems.provided("id")
+    has_filter = params.get("filter") is not None or problems.provided("filter")
+    if has_id and has_filter:
+        problems.add(
+            "DF-PARAM-CONFLICT", f"{cls.type_name}: give either 'id' or 'filter', not both", ("id",)
+        )
+    elif not has_id and not has_filter:
+        problems.add(
+            "DF-PARAM-MISSING",
+            f"{cls.type_name}: give 'id' (the record id) or 'filter'",
+            ("id",),
+            {"param": "id"},
+        )
+    if params.get("id") is not None:
+        try:
+            params["id"] = _plan(cls).pk_values(params["id"])
+        except ValidationError as exc:
+            problems.error(exc, ("id",))
+    params["_filter"] = _filter(cls, params, "filter", problems)
+
+
+def _int_param(
+    cls: type[Node], params: dict[str, Any], name: str, problems: Problems, minimum: int = 0
+) -> None:
+    value = params.get(name)
+    if value is not None and value < minimum:
+        problems.add(
+            "DF-PARAM-RANGE",
+            f"{cls.type_name}: {name!r} must be >= {minimum}, got {value}",
+            (name,),
+        )
+
+
+def _validate_record(
+    cls: type[Node],
+    record: Mapping[str, Any],
+    problems: Problems,
+    path: tuple[str | int, ...],
+    *,
+    partial: bool = False,
+    fill_defaults: bool = True,
+) -> dict[str, Any]:
+    model = cls.model
+    out: dict[str, Any] = {}
+    writable = model.writable_fields
+    for key, value in record.items():
+        f = writable.get(key) if isinstance(key, str) else None
+        if f is None:
+            if isinstance(key, str) and key in model.fields:
+                problems.add(
+                    "DF-PARAM-READ-ONLY-FIELD",
+                    f"{cls.type_name}: {key!r} is maintained by DataFlow; remove it",
+                    (*path, key),
+                    {"field": key},
+                )
+                continue
+            from ..models._model import suggest
+
+            close = suggest(str(key), writable)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            problems.add(
+                "DF-PARAM-UNKNOWN-FIELD",
+                f"{cls.type_name}: unknown field {key!r} on model {model.name}{hint}",
+                (*path, str(key)),
+                {"field": key, "suggestions": close, "model": model.name},
+            )
+            continue
+        if problems.provided(".".join(str(p) for p in (*path, key))):
+            continue
+        try:
+            out[key] = f.validate(value, where=f"{cls.type_name}: ")
+        except ValidationError as exc:
+            problems.error(exc, (*path, key))
+    if partial:
+        return out
+    for name, f in writable.items():
+        if name in out:
+            continue
+        if f.default is not None and f.default is not MISSING:
+            if fill_defaults:
+                out[name] = f.default_value()
+        elif f.nullable:
+            if fill_defaults:
+                out[name] = None
+        elif not problems.provided(".".join(str(p) for p in (*path, name))):
+            problems.add(
+                "DF-PARAM-MISSING",
+                f"{cls.type_name}: required field {name!r} ({f.type_name}) is missing",
+                (*path, name),
+                {"field": name},
+            )
+    return out
+
+
+async def _insert_row(conn: Connection, plan: ModelPlan, values: dict[str, Any]) -> dict[str, Any]:
+    rows = await conn.fetch(plan.insert_one, plan.encode_insert_row(values))
+    return plan.decode(rows[0])
+
+
+def _stamp(plan: ModelPlan, record: dict[str, Any], now: dt.datetime) -> None:
+    record["created_at"] = now
+    record["updated_at"] = now
+    if plan.model.versioned:
+        record["version"] = 1
+
+
+def _row_selector(
+    cls: type[Node],
+    plan: ModelPlan,
+    params: dict[str, Any],
+    p: Params,
+    *,
+    include_deleted: bool = False,
+) -> str:
+    if params.get("id") is not None:
+        cond = plan.pk_where(params["id"], p)
+        if plan.soft_delete_field is not None and not include_deleted:
+            cond += f" AND {plan.dialect.column(plan.soft_delete_field)} IS NULL"
+        return cond
+    return plan.where(params.get("_filter"), p, include_deleted=include_deleted)
+
+
+async def _one_row(
+    cls: type[Node],
+    conn: Connection,
+    plan: ModelPlan,
+    params: dict[str, Any],
+    *,
+    lock: bool = False,
+    include_deleted: bool = False,
+) -> dict[str, Any] | None:
+    p = Params(plan.dialect)
+    where = _row_selector(cls, plan, params, p, include_deleted=include_deleted)
+    sql = f"SELECT {plan.select} FROM {plan.table} WHERE {where}"
+    sql += plan.dialect.limit_sql(2, None, p)
+    if lock:
+        sql += plan.dialect.lock_suffix()
+    rows = await conn.fetch(sql, p.values)
+    if len(rows) > 1:
+        raise MultipleRecordsError(
+            f"{cls.type_name}: the filter matches more than one {plan.model.name}; make it "
+            "match one record, or use the List / Bulk nodes",
+            details={"model": plan.model.name},
+        )
+    return plan.decode(rows[0]) if rows else None
+
+
+def _not_found(cls: type[Node], params: dict[str, Any]) -> NotFoundError:
+    what = f"id {_plain_id(params['id'])!r}" if params.get("id") is not None else "the filter"
+    return NotFoundError(
+        f"{cls.type_name}: no {cls.model.name} matches {what}",
+        details={"model": cls.model.name, "id": _plain_id(params.get("id"))},
+    )
+
+
+def _plain_id(values: Sequence[Any] | None) -> Any:
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else list(values)
+
+
+# -- the node kinds -------------------------------------------------------------------------
+
+
+class CreateNode(Node):
+    kind = "Create"
+    writes = True
+    description = "Insert one record and return it with its id and automatic columns."
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        return {
+            n: Param(
+                n,
+                f.type_name,
+                required=f.required,
+                default=None if f.default is MISSING else f.default,
+                doc=f"the {n} field ({f.type_name})",
+            )
+            for n, f in cls.model.writable_fields.items()
+        }
+
+    @classmethod
+    def outputs(cls) -> OutputSpec:
+        return {n: f.type_name for n, f in cls.model.fields.items()}
+
+    @classmethod
+    def canonical(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        return dict(params)
+
+    @classmethod
+    def normalize(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        return _validate_record(cls, params, problems, ())
+
+    async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
+        plan = _plan(type(self))
+        _stamp(plan, params, plan.dialect.now())
+        async with ctx.connection() as conn:
+            return await _insert_row(conn, plan, params)
+
+
+class ReadNode(Node):
+    kind = "Read"
+    description = "Read one record by id or by a filter that matches at most one record."
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        pk = _plan(cls).pk_fields
+        return {
+            "id": Param(
+                "id", pk[0].type_name if len(pk) == 1 else "dict", doc="the record's primary key"
+            ),
+            "filter": Param(
+                "filter",
+                "filter",
+                doc="a filter matching at most one record",
+                aliases=("conditions",),
+            ),
+            "raise_on_not_found": Param(
+                "raise_on_not_found",
+                "bool",
+                default=True,
+                doc="raise NotFound instead of returning found=False",
+            ),
+            "include_deleted": Param(
+                "include_deleted", "bool", default=False, doc="also read soft-deleted records"
+            ),
+        }
+
+    @classmethod
+    def outputs(cls) -> OutputSpec:
+        return {**{n: f.type_name for n, f in cls.model.fields.items()}, "found": "bool"}
+
+    @classmethod
+    def normalize(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        out = cls.canonical(params, problems)
+        _check_types(cls, out, problems)
+        _id_or_filter(cls, out, problems)
+        return out
+
+    async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
+        cls = type(self)
+        plan = _plan(cls)
+        async with ctx.connection() as conn:
+            row = await _one_row(cls, conn, plan, params, include_deleted=params["include_deleted"])
+        if row is None:
+            if params["raise_on_not_found"]:
+                raise _not_found(cls, params)
+            return {"found": False}
+        row["found"] = True
+        return row
+
+
+class UpdateNode(Node):
+    kind = "Update"
+    writes = True
+    description = "Update one record, by id or by a filter matching exactly one record."
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        params = {
+            "id": Param("id", "any", doc="the record's primary key"),
+            "filter": Param(
+                "filter",
+                "filter",
+                doc="a filter matching exactly one record",
+                aliases=("conditions",),
+            ),
+            "fields": Param(
+                "fields",
+                "update",
+                required=True,
+                doc="new values, or update operators ($set, $inc, ...)",
+                aliases=("updates",),
+            ),
+        }
+        if cls.model.versioned:
+            params["version"] = Param(
+                "version", "int", required=True, doc="the version you read (optimistic locking)"
+            )
+        return params
+
+    @classmethod
+    def outputs(cls) -> OutputSpec:
+        return {**{n: f.type_name for n, f in cls.model.fields.items()}, "updated": "bool"}
+
+    @classmethod
+    def normalize(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        out = cls.canonical(params, problems)
+        _check_types(cls, out, problems)
+        _id_or_filter(cls, out, problems)
+        if out.get("fields") is not None and not problems.provided("fields"):
+            doc = out["fields"]
+            connected = {p.split(".")[1] for p in problems.pending if p.startswith("fields.")}
+            if connected:
+                doc = {k: v for k, v in doc.items() if k not in connected}
+            try:
+                out["_set"] = parse_update(doc, cls.model, param="fields") if doc else []
+            except FilterError as exc:
+                problems.error(exc, ("fields",))
+        return out
+
+    async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
+        cls = type(self)
+        plan = _plan(cls)
+        d = plan.dialect
+        now = d.now()
+        async with ctx.atomic() as conn:
+            if params.get("id") is None:
+                row = await _one_row(cls, conn, plan, params, lock=True)
+                if row is None:
+                    raise _not_found(cls, params)
+                params["id"] = [row[f.name] for f in plan.pk_fields]
+            p = Params(d)
+            sets = [d.set_sql(item, p, now) for item in params["_set"]]
+            sets.append(
+                f"{d.column(cls.model.fields['updated_at'])} = "
+                f"{p.add_field(cls.model.fields['updated_at'], now)}"
+            )
+            where = _row_selector(cls, plan, {"id": params["id"]}, p)
+            if cls.model.versioned:
+                vcol = d.column(cls.model.fields["version"])
+                sets.append(f"{vcol} = {vcol} + 1")
+                where += f" AND {vcol} = {p.add(params['version'])}"
+            sql = f"UPDATE {plan.table} SET {', '.join(sets)} WHERE {where}"
+            rows = await conn.fetch(sql + d.returning_sql(plan.fields), p.values)
+            if not rows:
+                if cls.model.versioned:
+                    current = await _one_row(cls, conn, plan, {"id": params["id"]})
+                    if current is not None:
+                        raise OptimisticLockError(
+                            f"{cls.type_name}: {cls.model.name} {_plain_id(params['id'])!r} "
+                            f"is at version {current['version']}, not {params['version']}; "
+                            "read it again and retry",
+                            details={
+                                "model": cls.model.name,
+                                "expected": params["version"],
+                                "actual": current["version"],
+                            },
+                        )
+                raise _not_found(cls, params)
+            row = plan.decode(rows[0])
+        row["updated"] = True
+        return row
+
+
+class DeleteNode(Node):
+    kind = "Delete"
+    writes = True
+    description = "Delete one record by id or filter (soft delete when the model has it)."
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        params = {
+            "id": Param("id", "any", doc="the record's primary key"),
+            "filter": Param(
+                "filter",
+                "filter",
+                doc="a filter matching exactly one record",
+                aliases=("conditions",),
+            ),
+        }
+        if cls.model.soft_delete:
+            params["hard"] = Param(
+                "hard", "bool", default=False, doc="remove the row instead of marking it deleted"
+            )
+        return params
+
+    @classmethod
+    def outputs(cls) -> OutputSpec:
+        return {"id": "any", "deleted": "bool"}
+
+    @classmethod
+    def normalize(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        out = cls.canonical(params, problems)
+        _check_types(cls, out, problems)
+        _id_or_filter(cls, out, problems)
+        return out
+
+    async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
+        cls = type(self)
+        plan = _plan(cls)
+        d = plan.dialect
+        async with ctx.atomic() as conn:
+            if params.get("id") is None:
+                row = await _one_row(cls, conn, plan, params, lock=True)
+                if row is None:
+                    raise _not_found(cls, params)
+                params["id"] = [row[f.name] for f in plan.pk_fields]
+            p = Params(d)
+            pk_select = plan.pk_fields
+            if plan.soft_delete_field is not None and not params.get("hard"):
+                f = plan.soft_delete_field
+                set_sql = f"{d.column(f)} = {p.add_field(f, d.now())}"
+                where = _row_selector(cls, plan, {"id": params["id"]}, p)
+                sql = f"UPDATE {plan.table} SET {set_sql} WHERE {where}"
+            else:
+                where = _row_selector(cls, plan, {"id": params["id"]}, p, include_deleted=True)
+                sql = f"DELETE FROM {plan.table} WHERE {where}"
+            rows = await conn.fetch(sql + d.returning_sql(pk_select), p.values)
+        if not rows:
+            raise _not_found(cls, params)
+        row = plan.decoder_for(pk_select)(rows[0])
+        return {"id": plan.pk_output(row), "deleted": True}
+
+
+# -- List ------------------------------------------------------------------------------------
+
+
+def _cursor_value(f: Field, value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if hasattr(value, "value") and f.kind is FieldKind.ENUM:
+        return value.value
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    return value
+
+
+def _encode_cursor(keys: Sequence[tuple[Field, bool]], row: dict[str, Any]) -> str:
+    payload = {
+        "k": [[f.name, int(desc)] for f, desc in keys],
+        "v": [_cursor_value(f, row[f.name]) for f, _ in keys],
+    }
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, keys: Sequence[tuple[Field, bool]], type_name: str) -> list[Any]:
+    bad = ValidationError(
+        f"{type_name}: the cursor is invalid or was made for a different order_by; pass "
+        "the next_cursor of a List with the same filter and order_by",
+        code="DF-PARAM-CURSOR",
+    )
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if payload["k"] != [[f.name, int(desc)] for f, desc in keys]:
+            raise bad
+        values = []
+        for (f, _), v in zip(keys, payload["v"], strict=True):
+            if v is not None and f.kind is FieldKind.BYTES:
+                v = base64.b64decode(v)
+            values.append(None if v is None else f.validate(v))
+        return values
+    except ValidationError:
+        raise bad from None
+    except Exception:
+        raise bad from None
+
+
+def _keyset_sql(
+    plan: ModelPlan, keys: Sequence[tuple[Field, bool]], values: Sequence[Any], p: Params
+) -> str:
+    """Rows strictly after ``values`` in ``keys`` order (NULLs first ascending)."""
+    d = plan.dialect
+    ors = []
+    for i, (f, desc) in enumerate(keys):
+        ands = []
+        for (pf, _), pv in zip(keys[:i], values[:i], strict=True):
+            col = d.column(pf)
+            ands.append(f"{col} IS NULL" if pv is None else f"{col} = {p.add_field(pf, pv)}")
+        col, v = d.column(f), values[i]
+        if not desc:
+            after = (
+                f"{col} IS NOT NULL" if v is None else d.compare_sql(f, col, ">", p.add_field(f, v))
+            )
+        else:
+            if v is None:
+                continue  # nothing sorts after NULL when descending
+            after = d.compare_sql(f, col, "<", p.add_field(f, v))
+            if f.nullable:
+                after = f"({after} OR {col} IS NULL)"
+        ands.append(after)
+        ors.append("(" + " AND ".join(ands) + ")")
+    return "(" + " OR ".join(ors) + ")" if ors else "1=0"
+
+
+class ListNode(Node):
+    kind = "List"
+    description = "List records with a filter, order, projection and pagination."
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        params = {
+            "filter": Param(
+                "filter", "filter", default=None, doc="a filter document", aliases=("conditions",)
+            ),
+            "order_by": Param(
+                "order_by",
+                "order_by",
+                default=None,
+                doc="['-age', 'name'] or [{'age': -1}]",
+                aliases=("sort",),
+            ),
+            "limit": Param("limit", "int", default=None, doc="at most this many records"),
+            "offset": Param("offset", "int", default=0, doc="skip this many records"),
+            "cursor": Param(
+                "cursor", "str", default=None, doc="continue after a previous List's next_cursor"
+            ),
+            "fields": Param("fields", "list[str]", default=None, doc="return only these fields"),
+            "with_total": Param(
+                "with_total", "bool", default=False, doc="also count every matching record"
+            ),
+            "aggregate": Param(
+                "aggregate", "list[dict]", default=None, doc="an aggregation pipeline"
+            ),
+        }
+        if cls.model.soft_delete:
+            params["include_deleted"] = Param(
+                "include_deleted", "bool", default=False, doc="also list soft-deleted records"
+            )
+        return params
+
+    @classmethod
+    def outputs(cls) -> OutputSpec:
+        return {
+            "records": "rows",
+            "count": "int",
+            "total": "int | None",
+            "next_cursor": "str | None",
+        }
+
+    @classmethod
+    def normalize(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        out = cls.canonical(params, problems)
+        _check_types(cls, out, problems)
+        out.setdefault("include_deleted", False)
+        _int_param(cls, out, "limit", problems)
+        _int_param(cls, out, "offset", problems)
+        out["_filter"] = _filter(cls, out, "filter", problems)
+        try:
+            out["_order"] = parse_order_by(out.get("order_by"), cls.model)
+        except FilterError as exc:
+            problems.error(exc, ("order_by",))
+        try:
+            out["_fields"] = parse_fields(out.get("fields"), cls.model)
+        except FilterError as exc:
+            problems.error(exc, ("fields",))
+        if out.get("aggregate") is not None:
+            unsupported = UnsupportedError(
+                f"{cls.type_name}: aggregation pipelines are not available in this release",
+                details={"param": "aggregate"},
+            )
+            if not problems.collect:
+                raise unsupported
+            problems.items.append(
+                _diag(problems, unsupported.code, unsupported.message, ("aggregate",))
+            )
+        if out.get("cursor") is not None and out.get("offset"):
+            problems.add(
+                "DF-PARAM-CONFLICT",
+                f"{cls.type_name}: 'cursor' and 'offset' cannot be combined",
+                ("cursor",),
+            )
+        return out
+
+    async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
+        cls = type(self)
+        plan = _plan(cls)
+        d = plan.dialect
+        order = list(params["_order"])
+        limit = params["limit"]
+        paged = limit is not None or params["cursor"] is not None
+        if paged:
+            names = {f.name for f, _ in order}
+            order += [(f, False) for f in plan.pk_fields if f.name not in names]
+        fields = params["_fields"] or plan.fields
+        select_fields = list(fields)
+        for f, _ in order:
+            if paged and f not in select_fields:
+                select_fields.append(f)
+        p = Params(d)
+        where = plan.where(params["_filter"], p, include_deleted=params["include_deleted"])
+        if params["cursor"] is not None:
+            values = _decode_cursor(params["cursor"], order, cls.type_name)
+            where = f"{where} AND {_keyset_sql(plan, order, values, p)}"
+        sql = f"SELECT {d.select_list(select_fields)} FROM {plan.table} WHERE {where}"
+        if order:
+            sql += f" ORDER BY {d.order_sql(order)}"
+        sql += d.limit_sql(None if limit is None else limit + 1, params["offset"], p)
+        decode = plan.decoder_for(select_fields)
+        total = None
+        async with ctx.connection() as conn:
+            rows = await conn.fetch(sql, p.values)
+            if params["with_total"]:
+                tp = Params(d)
+                total_where = plan.where(
+                    params["_filter"], tp, include_deleted=params["include_deleted"]
+                )
+                count_rows = await conn.fetch(
+                    f"SELECT COUNT(*) FROM {plan.table} WHERE {total_where}", tp.values
+                )
+                total = int(count_rows[0][0])
+        records = [decode(r) for r in rows]
+        next_cursor = None
+        if limit is not None and len(records) > limit:
+            records = records[:limit]
+            next_cursor = _encode_cursor(order, records[-1])
+        if len(select_fields) != len(fields):
+            keep = [f.name for f in fields]
+            records = [{k: r[k] for k in keep} for r in records]
+        return {
+            "records": records,
+            "count": len(records),
+            "total": total,
+            "next_cursor": next_cursor,
+        }
+
+
+class CountNode(Node):
+    kind = "Count"
+    description = "Count the records that match a filter."
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        params = {
+            "filter": Param(
+                "filter", "filter", default=None, doc="a filter document", aliases=("conditions",)
+            )
+        }
+        if cls.model.soft_delete:
+            params["include_deleted"] = Param(
+                "include_deleted", "bool", default=False, doc="also count soft-deleted records"
+            )
+        return params
+
+    @classmethod
+    def outputs(cls) -> OutputSpec:
+        return {"count": "int"}
+
+    @classmethod
+    def normalize(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        out = cls.canonical(params, problems)
+        _check_types(cls, out, problems)
+        out.setdefault("include_deleted", False)
+        out["_filter"] = _filter(cls, out, "filter", problems)
+        return out
+
+    async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
+        plan = _plan(type(self))
+        p = Params(plan.dialect)
+        where = plan.where(params["_filter"], p, include_deleted=params["include_deleted"])
+        async with ctx.connection() as conn:
+            rows = await conn.fetch(f"SELECT COUNT(*) FROM {plan.table} WHERE {where}", p.values)
+        return {"count": int(rows[0][0])}
+
+
+class UpsertNode(Node):
+    kind = "Upsert"
+    writes = True
+    description = (
+        "Update the record matching 'where', or create it when none matches "
+        "(equality fields of 'where' are copied into the new record)."
+    )
+    field_documents = ("create", "update")
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        return {
+            "where": Param(
+                "where", "filter", required=True, doc="a filter matching at most one record"
+            ),
+            "create": Param(
+                "create", "dict", required=True, doc="the record to create when nothing matches"
+            ),
+            "update": Param(
+                "update",
+                "update",
+                default=None,
+                doc="values or update operators applied when a record matches",
+            ),
+        }
+
+    @classmethod
+    def outputs(cls) -> OutputSpec:
+        return {"record": "row", "action": "str"}
+
+    @classmethod
+    def normalize(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        out = cls.canonical(params, problems)
+        _check_types(cls, out, problems)
+        out["_filter"] = _filter(cls, out, "where", problems)
+        where = out.get("where") or {}
+        equalities = {
+            k: v
+            for k, v in where.items()
+            if isinstance(k, str)
+            and not k.startswith("$")
+            and k in cls.model.fields
+            and not isinstance(v, Mapping)
+        }
+        create = dict(out.get("create") or {})
+        for k, v in equalities.items():
+            if not cls.model.fields[k].auto:
+                create.setdefault(k, v)
+        if out.get("create") is not None or problems.provided("create"):
+            out["create"] = _validate_record(cls, create, problems, ("create",))
+        if out.get("update"):
+            try:
+                out["_set"] = parse_update(out["update"], cls.model, param="update")
+            except FilterError as exc:
+                problems.error(exc, ("update",))
+        else:
+            out["_set"] = []
+        return out
+
+    async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
+        cls = type(self)
+        plan = _plan(cls)
+        async with ctx.atomic() as conn:
+            for attempt in range(2):
+                row = await _one_row(cls, conn, plan, params, lock=True)
+                if row is not None:
+                    return {
+                        "record": await self._apply(conn, plan, row, params),
+                        "action": "updated",
+                    }
+                record = dict(params["create"])
+                _stamp(plan, record, plan.dialect.now())
+                try:
+                    async with conn.transaction():
+                        created = await _insert_row(conn, plan, record)
+                    return {"record": created, "action": "created"}
+                except UniqueViolation:
+                    if attempt:
+                        raise
+                    # A concurrent writer created it first: update that record instead.
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _apply(
+        self, conn: Connection, plan: ModelPlan, row: dict[str, Any], params: dict[str, Any]
+    ) -> dict[str, Any]:
+        if not params["_set"]:
+            return row
+        d = plan.dialect
+        now = d.now()
+        p = Params(d)
+        sets = [d.set_sql(item, p, now) for item in params["_set"]]
+        ua = plan.model.fields["updated_at"]
+        sets.append(f"{d.column(ua)} = {p.add_field(ua, now)}")
+        if plan.model.versioned:
+            vcol = d.column(plan.model.fields["version"])
+            sets.append(f"{vcol} = {vcol} + 1")
+        where = plan.pk_where([row[f.name] for f in plan.pk_fields], p)
+        rows = await conn.fetch(
+            f"UPDATE {plan.table} SET {', '.join(sets)} WHERE {where}"
+            + d.returning_sql(plan.fields),
+            p.values,
+        )
+        return plan.decode(rows[0])
+
+
+# -- bulk -------------------------------------------------------------------------------------
+
+
+_MAX_PARAMS = 30000
+
+
+def _validate_rows(cls: type[Node], data: Any, problems: Problems) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if data is None:
+        return rows
+    for i, record in enumerate(data):
+        if not isinstance(record, Mapping):
+            problems.add(
+                "DF-PARAM-TYPE", f"{cls.type_name}: data[{i}] must be an object", ("data", i)
+            )
+            continue
+        rows.append(_validate_record(cls, record, problems, ("data", i)))
+    return rows
+
+
+class BulkCreateNode(Node):
+    kind = "BulkCreate"
+    writes = True
+    description = "Insert many records atomically (all or none)."
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        return {
+            "data": Param("data", "list[dict]", required=True, doc="the records to insert"),
+            "batch_size": Param("batch_size", "int", default=1000, doc="rows per INSERT statement"),
+            "on_conflict": Param(
+                "on_conflict",
+                "str",
+                default="error",
+                doc="'error' (default) or 'ignore' rows that violate a unique key",
+            ),
+            "return_ids": Param(
+                "return_ids", "bool", default=False, doc="return the new records' ids"
+            ),
+        }
+
+    @classmethod
+    def outputs(cls) -> OutputSpec:
+        return {"inserted": "int", "ids": "list | None"}
+
+    @classmethod
+    def normalize(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        out = cls.canonical(params, problems)
+        _check_types(cls, out, problems)
+        _int_param(cls, out, "batch_size", problems, minimum=1)
+        if out.get("on_conflict") not in ("error", "ignore"):
+            problems.add(
+                "DF-PARAM-TYPE",
+                f"{cls.type_name}: on_conflict must be 'error' or 'ignore', got "
+                f"{out.get('on_conflict')!r}",
+                ("on_conflict",),
+            )
+        if not problems.provided("data"):
+            out["data"] = _validate_rows(cls, out.get("data"), problems)
+        return out
+
+    async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
+        plan = _plan(type(self))
+        d = plan.dialect
+        now = d.now()
+        rows = []
+        for record in params["data"]:
+            _stamp(plan, record, now)
+            rows.append(plan.encode_insert_row(record))
+        ignore = params["on_conflict"] == "ignore"
+        want_ids = params["return_ids"]
+        if not rows:
+            return {"inserted": 0, "ids": [] if want_ids else None}
+        columns = plan.insert_fields
+        async with ctx.atomic() as conn:
+            if not ignore and not want_ids:
+                copied = await conn.copy_records(
+                    plan.model.table_name,
+                    plan.model.schema or d.schema,
+                    [f.column for f in columns],
+                    rows,
+                )
+                if copied is not None:
+                    return {"inserted": copied, "ids": None}
+            if not want_ids:
+                sql = d.insert_sql(plan.model, columns, 1, 1, ignore_conflicts=ignore)
+                inserted = await conn.executemany(sql, rows)
+                return {"inserted": inserted, "ids": None}
+            batch = max(1, min(params["batch_size"], _MAX_PARAMS // max(1, len(columns))))
+            ids: list[Any] = []
+            pk = plan.pk_fields
+            decode = plan.decoder_for(pk)
+            for start in range(0, len(rows), batch):
+                chunk = rows[start : start + batch]
+                sql = d.insert_sql(
+                    plan.model, columns, len(chunk), 1, returning=pk, ignore_conflicts=ignore
+                )
+                flat = [v for r in chunk for v in r]
+                for r in await conn.fetch(sql, flat):
+                    ids.append(plan.pk_output(decode(r)))
+            return {"inserted": len(ids), "ids": ids}
+
+
+def _bulk_filter_guard(cls: type[Node], out: dict[str, Any], problems: Problems) -> None:
+    if not out.get("filter") and not out.get("all") and not problems.provided("filter"):
+        problems.add(
+            "DF-PARAM-UNSAFE-BULK",
+            f"{cls.type_name}: an empty filter would affect every record; pass a filter, or "
+            "'all': True to really affect them all",
+            ("filter",),
+        )
+
+
+class BulkUpdateNode(Node):
+    kind = "BulkUpdate"
+    writes = True
+    description = "Update every record matching a filter in one statement."
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        return {
+            "filter": Param(
+                "filter",
+                "filter",
+                default=None,
+                doc="which records to update",
+                aliases=("conditions",),
+            ),
+            "update": Param(
+                "update",
+                "update",
+                required=True,
+                doc="values, or $set $inc $mul $min $max $unset $currentDate",
+                aliases=("fields", "updates"),
+            ),
+            "all": Param(
+                "all",
+                "bool",
+                default=False,
+                doc="required to update every record with an empty filter",
+            ),
+        }
+
+    @classmethod
+    def outputs(cls) -> OutputSpec:
+        return {"updated": "int"}
+
+    @classmethod
+    def normalize(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        out = cls.canonical(params, problems)
+        _check_types(cls, out, problems)
+        out["_filter"] = _filter(cls, out, "filter", problems)
+        _bulk_filter_guard(cls, out, problems)
+        if out.get("update") is not None and not problems.provided("update"):
+            try:
+                out["_set"] = parse_update(out["update"], cls.model, param="update")
+            except FilterError as exc:
+                problems.error(exc, ("update",))
+        return out
+
+    async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
+        plan = _plan(type(self))
+        d = plan.dialect
+        now = d.now()
+        p = Params(d)
+        sets = [d.set_sql(item, p, now) for item in params["_set"]]
+        ua = plan.model.fields["updated_at"]
+        sets.append(f"{d.column(ua)} = {p.add_field(ua, now)}")
+        if plan.model.versioned:
+            vcol = d.column(plan.model.fields["version"])
+            sets.append(f"{vcol} = {vcol} + 1")
+        where = plan.where(params["_filter"], p)
+        async with ctx.atomic() as conn:
+            n = await conn.execute(
+                f"UPDATE {plan.table} SET {', '.join(sets)} WHERE {where}", p.values
+            )
+        return {"updated": n}
+
+
+class BulkDeleteNode(Node):
+    kind = "BulkDelete"
+    writes = True
+    description = "Delete every record matching a filter (soft delete when the model has it)."
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        params = {
+            "filter": Param(
+                "filter",
+                "filter",
+                default=None,
+                doc="which records to delete",
+                aliases=("conditions",),
+            ),
+            "all": Param(
+                "all",
+                "bool",
+                default=False,
+                doc="required to delete every record with an empty filter",
+            ),
+        }
+        if cls.model.soft_delete:
+            params["hard"] = Param(
+                "hard", "bool", default=False, doc="remove rows instead of marking them deleted"
+            )
+            params["soft_delete"] = Param(
+                "soft_delete", "bool", default=None, doc="false is the same as hard=True"
+            )
+        return params
+
+    @classmethod
+    def outputs(cls) -> OutputSpec:
+        return {"deleted": "int"}
+
+    @classmethod
+    def normalize(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        out = cls.canonical(params, problems)
+        _check_types(cls, out, problems)
+        out["_filter"] = _filter(cls, out, "filter", problems)
+        _bulk_filter_guard(cls, out, problems)
+        if out.get("soft_delete") is False:
+            out["hard"] = True
+        return out
+
+    async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
+        plan = _plan(type(self))
+        d = plan.dialect
+        p = Params(d)
+        if plan.soft_delete_field is not None and not params.get("hard"):
+            f = plan.soft_delete_field
+            set_sql = f"{d.column(f)} = {p.add_field(f, d.now())}"
+            where = plan.where(params["_filter"], p)
+            sql = f"UPDATE {plan.table} SET {set_sql} WHERE {where}"
+        else:
+            where = plan.where(params["_filter"], p, include_deleted=True)
+            sql = f"DELETE FROM {plan.table} WHERE {where}"
+        async with ctx.atomic() as conn:
+            n = await conn.execute(sql, p.values)
+        return {"deleted": n}
+
+
+class BulkUpsertNode(Node):
+    kind = "BulkUpsert"
+    writes = True
+    description = (
+        "Insert or update many records matched on match_fields, atomically; "
+        "works with or without a unique constraint on them."
+    )
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        return {
+            "data": Param("data", "list[dict]", required=True, doc="the records"),
+            "match_fields": Param(
+                "match_fields",
+                "list[str]",
+                default=None,
+                doc="fields that identify a record (default: primary key)",
+                aliases=("conflict_columns",),
+            ),
+            "update_fields": Param(
+                "update_fields",
+                "list[str]",
+                default=None,
+                doc="fields to update on a match (default: all given)",
+            ),
+            "batch_size": Param("batch_size", "int", default=1000, doc="rows per statement"),
+        }
+
+    @classmethod
+    def outputs(cls) -> OutputSpec:
+        return {"inserted": "int", "updated": "int"}
+
+    @classmethod
+    def normalize(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        out = cls.canonical(params, problems)
+        _check_types(cls, out, problems)
+        _int_param(cls, out, "batch_size", problems, minimum=1)
+        model = cls.model
+        match = out.get("match_fields") or list(model.primary_key)
+        for name in match:
+            if name not in model.fields:
+                problems.add(
+                    "DF-PARAM-UNKNOWN-FIELD",
+                    f"{cls.type_name}: match_fields names unknown field {name!r}",
+                    ("match_fields",),
+                    {"field": name},
+                )
+        out["match_fields"] = list(match)
+        for name in out.get("update_fields") or []:
+            if name not in model.writable_fields:
+                problems.add(
+                    "DF-PARAM-UNKNOWN-FIELD",
+                    f"{cls.type_name}: update_fields names unknown field {name!r}",
+                    ("update_fields",),
+                    {"field": name},
+                )
+        if problems.provided("data"):
+            return out
+        rows: list[dict[str, Any]] = []
+        for i, record in enumerate(out.get("data") or []):
+            if not isinstance(record, Mapping):
+                problems.add(
+                    "DF-PARAM-TYPE", f"{cls.type_name}: data[{i}] must be an object", ("data", i)
+                )
+                continue
+            given = set(record)
+            key_values = {k: record.get(k) for k in match if k in model.fields}
+            missing = [k for k, v in key_values.items() if v is None]
+            if missing:
+                problems.add(
+                    "DF-PARAM-MISSING",
+                    f"{cls.type_name}: data[{i}] has no value for match field(s) "
+                    f"{', '.join(missing)}",
+                    ("data", i),
+                )
+                continue
+            body = {k: v for k, v in record.items() if not (k in match and model.fields[k].auto)}
+            validated = _validate_record(cls, body, problems, ("data", i))
+            for k in match:
+                f = model.fields.get(k)
+                if f is not None and f.auto:
+                    try:
+                        validated[k] = f.validate(record[k])
+                    except ValidationError as exc:
+                        problems.error(exc, ("data", i, k))
+            validated["__given__"] = given
+            rows.append(validated)
+        out["data"] = rows
+        return out
+
+    async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
+        cls = type(self)
+        plan = _plan(cls)
+        d = plan.dialect
+        model = cls.model
+        match = [model.fields[k] for k in params["match_fields"]]
+        # Later duplicates of the same key win, as if applied in order.
+        by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for record in params["data"]:
+            by_key[tuple(_hashable(record[f.name]) for f in match)] = record
+        if not by_key:
+            return {"inserted": 0, "updated": 0}
+        now = d.now()
+        existing: dict[tuple[Any, ...], list[Any]] = {}
+        pk = plan.pk_fields
+        select_fields = match + [f for f in pk if f not in match]
+        decode = plan.decoder_for(select_fields)
+        keys = list(by_key)
+        async with ctx.atomic() as conn:
+            await cls.dataflow._lock_for_upsert(conn, model)
+            chunk = max(1, _MAX_PARAMS // max(1, len(match)))
+            for start in range(0, len(keys), chunk):
+                part = keys[start : start + chunk]
+                p = Params(d)
+                if len(match) == 1:
+                    conds = (
+                        f"{d.column(match[0])} IN ("
+                        + ", ".join(p.add_field(match[0], by_key[k][match[0].name]) for k in part)
+                        + ")"
+                    )
+                else:
+                    conds = " OR ".join(
+                        "("
+                        + " AND ".join(
+                            f"{d.column(f)} = {p.add_field(f, by_key[k][f.name])}" for f in match
+                        )
+                        + ")"
+                        for k in part
+                    )
+                sql = (
+                    f"SELECT {d.select_list(select_fields)} FROM {plan.table} "
+                    f"WHERE {plan.where(None, p)} AND ({conds})"
+                )
+                for raw in await conn.fetch(sql, p.values):
+                    row = decode(raw)
+                    existing[tuple(_hashable(row[f.name]) for f in match)] = [
+                        row[f.name] for f in pk
+                    ]
+            inserts, updates = [], []
+            for key, record in by_key.items():
+                given = record.pop("__given__", set(record))
+                if key in existing:
+                    updates.append((existing[key], record, given))
+                else:
+                    _stamp(plan, record, now)
+                    inserts.append(plan.encode_insert_row(record))
+            if inserts:
+                sql = d.insert_sql(model, plan.insert_fields, 1, 1)
+                await conn.executemany(sql, inserts)
+            if updates:
+                chosen = params.get("update_fields")
+                match_names = {f.name for f in match}
+                groups: dict[tuple[str, ...], list[list[Any]]] = {}
+                for pk_values, record, given in updates:
+                    names = tuple(
+                        n
+                        for n in (chosen or model.writable_fields)
+                        if n in given and n not in match_names
+                    )
+                    values = [d.encode(model.fields[n], record[n]) for n in names]
+                    values.append(d.encode(model.fields["updated_at"], now))
+                    values += [d.encode(f, v) for f, v in zip(pk, pk_values, strict=True)]
+                    groups.setdefault(names, []).append(values)
+                for names, value_rows in groups.items():
+                    cols = [model.fields[n] for n in names] + [model.fields["updated_at"]]
+                    assignments = ", ".join(
+                        f"{d.column(f)} = {d.placeholder(i)}" for i, f in enumerate(cols, 1)
+                    )
+                    pk_match = " AND ".join(
+                        f"{d.column(f)} = {d.placeholder(i)}"
+                        for i, f in enumerate(pk, len(cols) + 1)
+                    )
+                    await conn.executemany(
+                        f"UPDATE {plan.table} SET {assignments} WHERE {pk_match}",
+                        value_rows,
+                    )
+        return {"inserted": len(inserts), "updated": len(updates)}
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+NODE_CLASSES: dict[str, type[Node]] = {
+    cls.kind: cls
+    for cls in (
+        CreateNode,
+        ReadNode,
+        UpdateNode,
+        DeleteNode,
+        ListNode,
+        CountNode,
+        UpsertNode,
+        BulkCreateNode,
+        BulkUpdateNode,
+        BulkDeleteNode,
+        BulkUpsertNode,
+    )
+}

@@ -1,0 +1,29 @@
+"""The query language: filter, order and update documents parsed into an AST (pure)."""
+
+from ._ast import And, Compare, Const, Exists, In, Like, Node, Not, Or, Regex
+from ._filter import FIELD_OPERATORS, LOGICAL_OPERATORS, escape_like, parse_filter
+from ._order import OrderItem, parse_fields, parse_order_by
+from ._update import UPDATE_OPERATORS, SetItem, parse_update
+
+__all__ = [
+    "FIELD_OPERATORS",
+    "LOGICAL_OPERATORS",
+    "UPDATE_OPERATORS",
+    "And",
+    "Compare",
+    "Const",
+    "Exists",
+    "In",
+    "Like",
+    "Node",
+    "Not",
+    "Or",
+    "OrderItem",
+    "Regex",
+    "SetItem",
+    "escape_like",
+    "parse_fields",
+    "parse_filter",
+    "parse_order_by",
+    "parse_update",
+]

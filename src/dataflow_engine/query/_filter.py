@@ -1,0 +1,348 @@
+"""Parse MongoDB-style filter documents into the AST (pure, no I/O)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import FilterError, UnsupportedError, ValidationError
+from ..models import Field, FieldKind, ModelDef
+from ..models._model import suggest
+from ._ast import And, Compare, Const, Exists, In, Like, Node, Not, Or, Regex
+
+__all__ = ["FIELD_OPERATORS", "LOGICAL_OPERATORS", "escape_like", "parse_filter"]
+
+#: Operators that apply to a field, with a one-line description.
+FIELD_OPERATORS: dict[str, str] = {
+    "$eq": "equal to the value (null matches NULL)",
+    "$ne": "not equal to the value; NULLs match",
+    "$gt": "greater than",
+    "$gte": "greater than or equal to",
+    "$lt": "less than",
+    "$lte": "less than or equal to",
+    "$in": "equal to one of the listed values ([] matches nothing)",
+    "$nin": "equal to none of the listed values; NULLs match ([] matches everything)",
+    "$not": "negates an operator document; NULLs match",
+    "$exists": "true: the value is not NULL; false: it is NULL",
+    "$like": "SQL LIKE pattern, case-sensitive (% and _ are wildcards, \\ escapes)",
+    "$ilike": "SQL LIKE pattern, case-insensitive",
+    "$contains": "contains the text (wildcards are matched literally)",
+    "$startswith": "starts with the text",
+    "$endswith": "ends with the text",
+    "$regex": "matches the regular expression ($options: i, m, s, x)",
+    "$options": "options of $regex",
+    "$between": "[low, high], both inclusive",
+}
+
+#: Operators that combine filter documents.
+LOGICAL_OPERATORS: dict[str, str] = {
+    "$and": "every document matches",
+    "$or": "at least one document matches",
+    "$nor": "no document matches",
+    "$not": "the document does not match",
+}
+
+# Recognised but not available in this release: an explicit error, never a guess.
+_NOT_YET = {"$type", "$mod", "$all", "$elemMatch", "$size", "$expr", "$text", "$where"}
+
+_ORDERING = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
+_TEXTUAL = (FieldKind.STR, FieldKind.ENUM)
+
+
+def escape_like(text: str) -> str:
+    """Escape ``\\``, ``%`` and ``_`` so ``text`` matches itself in a LIKE pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def parse_filter(document: Any, model: ModelDef) -> Node | None:
+    """Parse a filter document against a model.
+
+    Args:
+        document: a MongoDB-style query document, e.g.
+            ``{"age": {"$gte": 18}, "$or": [{"dept": "eng"}, {"dept": None}]}``.
+        model: the model whose fields the document may name.
+
+    Returns:
+        The AST, or ``None`` for an empty document (matches everything).
+
+    Raises:
+        FilterError: unknown operator or field (with the closest valid names), a value of
+            the wrong type, or a malformed document.
+        UnsupportedError: a recognised operator this release cannot compile exactly.
+    """
+    if document is None:
+        return None
+    node = _parse_doc(document, model, "filter")
+    return node
+
+
+def _parse_doc(document: Any, model: ModelDef, path: str) -> Node | None:
+    if not isinstance(document, Mapping):
+        raise FilterError(
+            f"{path} must be an object like {{'field': value}}, got {type(document).__name__}",
+            code="DF-FILTER-MALFORMED",
+            details={"path": path},
+        )
+    items: list[Node] = []
+    for key, value in document.items():
+        if not isinstance(key, str):
+            raise FilterError(
+                f"{path}: keys must be strings, got {key!r}", code="DF-FILTER-MALFORMED"
+            )
+        sub = f"{path}.{key}"
+        if key.startswith("$"):
+            items.append(_parse_logical(key, value, model, sub))
+        else:
+            field = _field(model, key, path)
+            items.append(_parse_field(field, value, sub))
+    return _and(items)
+
+
+def _and(items: list[Node]) -> Node | None:
+    if not items:
+        return None
+    if len(items) == 1:
+        return items[0]
+    return And(tuple(items))
+
+
+def _field(model: ModelDef, name: str, path: str) -> Field:
+    field = model.fields.get(name)
+    if field is None:
+        if "." in name and name.split(".", 1)[0] in model.fields:
+            raise UnsupportedError(
+                f"{path}: dotted paths into JSON fields ({name!r}) are not available in "
+                "this release",
+                details={"field": name, "operator": "dotted path"},
+            )
+        close = suggest(name, model.fields)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise FilterError(
+            f"{path}: unknown field {name!r} on model {model.name}{hint}",
+            code="DF-FILTER-UNKNOWN-FIELD",
+            details={"model": model.name, "field": name, "suggestions": close},
+        )
+    return field
+
+
+def _unknown_operator(op: str, path: str, valid: list[str]) -> FilterError:
+    close = suggest(op, valid)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return FilterError(
+        f"{path}: unknown operator {op!r}{hint}",
+        code="DF-FILTER-UNKNOWN-OPERATOR",
+        details={"operator": op, "suggestions": close},
+    )
+
+
+def _parse_logical(op: str, value: Any, model: ModelDef, path: str) -> Node:
+    if op in ("$and", "$or", "$nor"):
+        if not isinstance(value, list) or not value:
+            raise FilterError(
+                f"{path}: {op} takes a non-empty list of filter documents",
+                code="DF-FILTER-MALFORMED",
+                details={"operator": op},
+            )
+        parts: list[Node] = []
+        for i, doc in enumerate(value):
+            node = _parse_doc(doc, model, f"{path}[{i}]")
+            parts.append(node if node is not None else Const(True))
+        if op == "$and":
+            return And(tuple(parts)) if len(parts) > 1 else parts[0]
+        either = Or(tuple(parts)) if len(parts) > 1 else parts[0]
+        return either if op == "$or" else Not(either)
+    if op == "$not":
+        node = _parse_doc(value, model, path)
+        return Not(node if node is not None else Const(True))
+    if op in _NOT_YET:
+        raise UnsupportedError(
+            f"{path}: operator {op} is not available in this release",
+            details={"operator": op},
+        )
+    raise _unknown_operator(op, path, list(LOGICAL_OPERATORS))
+
+
+def _value(field: Field, value: Any, path: str) -> Any:
+    try:
+        return field.validate(value)
+    except ValidationError as exc:
+        raise FilterError(
+            f"{path}: {exc.message}", code="DF-FILTER-TYPE", details=exc.details
+        ) from None
+
+
+def _is_operator_doc(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(isinstance(k, str) and k.startswith("$") for k in value)
+    )
+
+
+def _parse_field(field: Field, value: Any, path: str) -> Node:
+    if isinstance(value, Mapping) and not _is_operator_doc(value):
+        if any(isinstance(k, str) and k.startswith("$") for k in value):
+            raise FilterError(
+                f"{path}: cannot mix operators and plain keys in one document",
+                code="DF-FILTER-MALFORMED",
+            )
+        if field.kind is not FieldKind.JSON:
+            raise FilterError(
+                f"{path}: expected a value or an operator document such as {{'$gt': 5}}",
+                code="DF-FILTER-MALFORMED",
+                details={"field": field.name},
+            )
+    if not _is_operator_doc(value):
+        return _eq(field, value, path)
+    ops = dict(value)
+    options = ops.pop("$options", None)
+    if options is not None and "$regex" not in ops:
+        raise FilterError(
+            f"{path}: $options is only valid next to $regex", code="DF-FILTER-MALFORMED"
+        )
+    items: list[Node] = []
+    for op, operand in ops.items():
+        items.append(_parse_operator(field, op, operand, f"{path}.{op}", options))
+    node = _and(items)
+    assert node is not None
+    return node
+
+
+def _eq(field: Field, value: Any, path: str) -> Node:
+    if value is None:
+        return Exists(field, False)
+    return Compare(field, "eq", _value(field, value, path))
+
+
+def _parse_operator(field: Field, op: str, operand: Any, path: str, options: Any) -> Node:
+    if op == "$eq":
+        return _eq(field, operand, path)
+    if op == "$ne":
+        if operand is None:
+            return Exists(field, True)
+        return Compare(field, "ne", _value(field, operand, path))
+    if op in _ORDERING:
+        if field.kind in (FieldKind.JSON,):
+            raise UnsupportedError(
+                f"{path}: {op} on JSON field {field.name!r} is not available in this release",
+                details={"operator": op, "field": field.name},
+            )
+        if operand is None:
+            # MongoDB: $gte/$lte null match null; $gt/$lt null match nothing.
+            return Exists(field, False) if op in ("$gte", "$lte") else Const(False)
+        return Compare(field, _ORDERING[op], _value(field, operand, path))
+    if op in ("$in", "$nin"):
+        if not isinstance(operand, list | tuple):
+            raise FilterError(
+                f"{path}: {op} takes a list of values",
+                code="DF-FILTER-MALFORMED",
+                details={"operator": op},
+            )
+        has_null = any(v is None for v in operand)
+        values = (
+            tuple(
+                dict.fromkeys(
+                    _value(field, v, f"{path}[{i}]") for i, v in enumerate(operand) if v is not None
+                )
+            )
+            if field.kind is not FieldKind.JSON
+            else tuple(
+                _value(field, v, f"{path}[{i}]") for i, v in enumerate(operand) if v is not None
+            )
+        )
+        if not values and not has_null:
+            return Const(op == "$nin")
+        return In(field, values, op == "$nin", has_null)
+    if op == "$exists":
+        if not isinstance(operand, bool):
+            raise FilterError(
+                f"{path}: $exists takes true or false",
+                code="DF-FILTER-TYPE",
+                details={"operator": op},
+            )
+        return Exists(field, operand)
+    if op == "$not":
+        if isinstance(operand, str | re.Pattern):
+            return Not(_regex(field, operand, None, path))
+        if not _is_operator_doc(operand):
+            raise FilterError(
+                f"{path}: $not takes an operator document such as {{'$gt': 5}}",
+                code="DF-FILTER-MALFORMED",
+                details={"operator": op},
+            )
+        return Not(_parse_field(field, operand, path))
+    if op in ("$like", "$ilike", "$contains", "$startswith", "$endswith"):
+        _require_text(field, op, path)
+        if not isinstance(operand, str):
+            raise FilterError(
+                f"{path}: {op} takes a string", code="DF-FILTER-TYPE", details={"operator": op}
+            )
+        if op in ("$like", "$ilike"):
+            return Like(field, operand, op == "$ilike")
+        text = escape_like(operand)
+        pattern = {"$contains": f"%{text}%", "$startswith": f"{text}%", "$endswith": f"%{text}"}
+        return Like(field, pattern[op], False)
+    if op == "$regex":
+        return _regex(field, operand, options, path)
+    if op == "$between":
+        if not isinstance(operand, list | tuple) or len(operand) != 2:
+            raise FilterError(
+                f"{path}: $between takes [low, high]",
+                code="DF-FILTER-MALFORMED",
+                details={"operator": op},
+            )
+        low, high = (_value(field, v, path) for v in operand)
+        return And((Compare(field, "gte", low), Compare(field, "lte", high)))
+    if op in _NOT_YET:
+        raise UnsupportedError(
+            f"{path}: operator {op} is not available in this release",
+            details={"operator": op, "field": field.name},
+        )
+    raise _unknown_operator(op, path, [k for k in FIELD_OPERATORS if k != "$options"])
+
+
+def _require_text(field: Field, op: str, path: str) -> None:
+    if field.kind not in _TEXTUAL:
+        raise FilterError(
+            f"{path}: {op} applies to text fields; {field.name!r} is {field.type_name}",
+            code="DF-FILTER-TYPE",
+            details={"operator": op, "field": field.name},
+        )
+
+
+def _regex(field: Field, operand: Any, options: Any, path: str) -> Node:
+    _require_text(field, "$regex", path)
+    if isinstance(operand, re.Pattern):
+        flags = ""
+        if operand.flags & re.IGNORECASE:
+            flags += "i"
+        if operand.flags & re.MULTILINE:
+            flags += "m"
+        if operand.flags & re.DOTALL:
+            flags += "s"
+        if operand.flags & re.VERBOSE:
+            flags += "x"
+        operand, options = operand.pattern, (options or "") + flags
+    if not isinstance(operand, str):
+        raise FilterError(
+            f"{path}: $regex takes a string pattern",
+            code="DF-FILTER-TYPE",
+            details={"operator": "$regex"},
+        )
+    options = options or ""
+    if not isinstance(options, str) or set(options) - set("imsx"):
+        raise FilterError(
+            f"{path}: $options must be a combination of i, m, s and x, got {options!r}",
+            code="DF-FILTER-REGEX",
+            details={"operator": "$options"},
+        )
+    try:
+        re.compile(operand)
+    except re.error as exc:
+        raise FilterError(
+            f"{path}: invalid regular expression {operand!r}: {exc}",
+            code="DF-FILTER-REGEX",
+            details={"operator": "$regex"},
+        ) from None
+    return Regex(field, operand, "".join(sorted(set(options))))
