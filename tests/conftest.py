@@ -14,7 +14,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -57,7 +56,7 @@ def pg_database() -> Iterator[str]:
     name = f"dataflow_test_{RUN_TAG}"
     try:
         pg_admin(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # noqa: BLE001 - any failure means the server is unusable
+    except Exception as exc:  # any failure means the server is unusable
         _unavailable("PostgreSQL", exc)
     yield name
     pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

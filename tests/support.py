@@ -9,8 +9,12 @@ from dataflow_engine import DataFlow, LocalRuntime, WorkflowBuilder
 __all__ = ["one", "run"]
 
 
-def run(db: DataFlow, *nodes: tuple[str, str, dict[str, Any]],
-        connections: tuple[tuple[str, str, str, str], ...] = (), **kwargs: Any) -> Any:
+def run(
+    db: DataFlow,
+    *nodes: tuple[str, str, dict[str, Any]],
+    connections: tuple[tuple[str, str, str, str], ...] = (),
+    **kwargs: Any,
+) -> Any:
     """Build and run a workflow of ``(type, id, params)`` nodes; return the results."""
     wf = WorkflowBuilder()
     for node_type, node_id, params in nodes:

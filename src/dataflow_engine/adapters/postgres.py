@@ -58,6 +58,16 @@ class _PgConnection(Connection):
             translated = self._adapter.translate(exc)
             if translated is None:
                 raise
+            if isinstance(translated, e.ConnectionLost) or self._conn.is_closed():
+                # Drop this connection and every idle one: a server restart or an admin
+                # kill ends them all, and the next call must get a fresh connection.
+                self._conn.terminate()
+                self._adapter.expire_idle()
+                if not isinstance(translated, e.ConnectionLost):
+                    translated = e.ConnectionLost(
+                        f"the connection to PostgreSQL was lost: {exc}; the next call reconnects",
+                        details={"dialect": "postgresql"},
+                    )
             raise translated from exc
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
@@ -194,6 +204,11 @@ class PostgresAdapter(Adapter):
     def acquire(self) -> Any:
         return self._acquire()
 
+    def expire_idle(self) -> None:
+        """Make the pool replace its connections before they are used again."""
+        if self._pool is not None:
+            self._expiry = asyncio.ensure_future(self._pool.expire_connections())
+
     async def table_columns(
         self, conn: Connection, table: str, schema: str | None
     ) -> list[str] | None:
@@ -243,9 +258,13 @@ class PostgresAdapter(Adapter):
                     "column": getattr(exc, "column_name", None),
                 },
             )
-        if isinstance(
-            exc, asyncpg.exceptions.ConnectionDoesNotExistError | (asyncpg.InterfaceError)
-        ) and ("closed" in str(exc) or "connection" in str(exc).lower()):
+        lost = (
+            asyncpg.exceptions.ConnectionDoesNotExistError,
+            asyncpg.exceptions._base.InternalClientError,
+        )
+        if isinstance(exc, lost) or (
+            isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+        ):
             return e.ConnectionLost(
                 f"the connection to PostgreSQL was lost: {exc}; the next call reconnects",
                 details={"dialect": "postgresql"},

@@ -283,8 +283,11 @@ class Dialect:
         if item.op in ("inc", "mul"):
             return self.arith_sql(f, col, "+" if item.op == "inc" else "*", item.value, params)
         # min / max with MongoDB semantics: NULL sorts lowest.
+        # Each placeholder is bound separately: positional styles cannot reuse one.
+        cmp = self.compare_sql(
+            f, col, ">" if item.op == "min" else "<", params.add_field(f, item.value)
+        )
         ph = params.add_field(f, item.value)
-        cmp = self.compare_sql(f, col, ">" if item.op == "min" else "<", ph)
         if item.op == "min":
             return f"{col} = CASE WHEN {col} IS NOT NULL AND {cmp} THEN {ph} ELSE {col} END"
         return f"{col} = CASE WHEN {col} IS NULL OR {cmp} THEN {ph} ELSE {col} END"

@@ -172,7 +172,7 @@ def _validate_record(
     if partial:
         return out
     for name, f in writable.items():
-        if name in out:
+        if name in out or name in record:  # given (a bad value was reported above)
             continue
         if f.default is not None and f.default is not MISSING:
             if fill_defaults:
@@ -180,7 +180,11 @@ def _validate_record(
         elif f.nullable:
             if fill_defaults:
                 out[name] = None
-        elif not problems.provided(".".join(str(p) for p in (*path, name))):
+        elif not (
+            problems.provided(".".join(str(p) for p in (*path, name)))
+            # a connection into BulkCreate's field fills it into every record
+            or (path[:1] == ("data",) and problems.provided(name))
+        ):
             problems.add(
                 "DF-PARAM-MISSING",
                 f"{cls.type_name}: required field {name!r} ({f.type_name}) is missing",
@@ -936,10 +940,11 @@ class BulkCreateNode(Node):
                 )
                 if copied is not None:
                     return {"inserted": copied, "ids": None}
-            if not want_ids:
-                sql = d.insert_sql(plan.model, columns, 1, 1, ignore_conflicts=ignore)
+            if not want_ids and not ignore:
+                sql = d.insert_sql(plan.model, columns, 1, 1)
                 inserted = await conn.executemany(sql, rows)
                 return {"inserted": inserted, "ids": None}
+            # Returning the keys counts exactly the rows a conflict did not skip.
             batch = max(1, min(params["batch_size"], _MAX_PARAMS // max(1, len(columns))))
             ids: list[Any] = []
             pk = plan.pk_fields
@@ -952,7 +957,7 @@ class BulkCreateNode(Node):
                 flat = [v for r in chunk for v in r]
                 for r in await conn.fetch(sql, flat):
                     ids.append(plan.pk_output(decode(r)))
-            return {"inserted": len(ids), "ids": ids}
+            return {"inserted": len(ids), "ids": ids if want_ids else None}
 
 
 def _bulk_filter_guard(cls: type[Node], out: dict[str, Any], problems: Problems) -> None:

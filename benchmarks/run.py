@@ -1,0 +1,848 @@
+"""DataFlow performance harness (DESIGN section 12).
+
+Each workload runs through DataFlow and through the raw driver (aiosqlite, asyncpg) doing
+the same work, in the same process and run, and the ratio of the two medians is compared
+with the workload's target. A ratio is the figure that counts, never an absolute time.
+
+Usage::
+
+    python benchmarks/run.py [--backend sqlite|postgresql|all] [--quick] [--markdown]
+
+SQLite runs on a file database in a temporary directory. PostgreSQL runs in a database
+created for the run (``dataflow_bench_<hex>``) through an admin connection to
+``DATAFLOW_BENCH_PG_ADMIN_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``)
+and dropped at the end, even on failure.
+
+The exit status is 0 when every workload ran, whatever the ratios (this is a report), and
+non-zero when a workload failed with an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import gc
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DRIVER_MODULES = ("aiosqlite", "asyncpg", "sqlite3")
+IMPORT_TARGET_SECONDS = 0.150
+
+TABLE = '"users"'
+COLUMNS = ("id", "name", "email", "age", "department", "active", "created_at", "updated_at")
+INSERT_COLUMNS = COLUMNS[1:]
+DEPARTMENTS = ("eng", "ops", "sales", "support")
+LIST_FILTER: dict[str, Any] = {"age": {"$gte": 30}, "department": "eng"}
+LIST_LIMIT = 100
+
+
+# -- sizes and results ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each workload does; ``--quick`` shrinks everything."""
+
+    create_ops: int = 1000
+    create_repeats: int = 5
+    list_table_rows: int = 100_000
+    list_ops: int = 300
+    list_repeats: int = 5
+    bulk_rows: int = 100_000
+    bulk_repeats: int = 3
+    import_runs: int = 7
+    warmup_ops: int = 50
+
+
+QUICK = Sizes(
+    create_ops=200,
+    create_repeats=3,
+    list_table_rows=10_000,
+    list_ops=100,
+    list_repeats=3,
+    bulk_rows=10_000,
+    bulk_repeats=2,
+    import_runs=3,
+    warmup_ops=20,
+)
+
+
+@dataclass
+class Result:
+    """One row of the report."""
+
+    workload: str
+    backend: str
+    dataflow: float | None
+    raw: float | None
+    target: str
+    passed: bool
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.dataflow is None or not self.raw:
+            return None
+        return self.dataflow / self.raw
+
+
+@dataclass
+class Timings:
+    """Per-repeat measurements of both sides, interleaved so drift hits both alike."""
+
+    dataflow: list[float] = field(default_factory=list)
+    raw: list[float] = field(default_factory=list)
+
+    def result(self, workload: str, backend: str, target: float, note: str = "") -> Result:
+        df, raw = statistics.median(self.dataflow), statistics.median(self.raw)
+        return Result(workload, backend, df, raw, f"<= {target:.1f}x", df / raw <= target, note)
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+def make_record(i: int) -> dict[str, Any]:
+    """A deterministic user; a quarter are in 'eng', ages spread over 18..77."""
+    return {
+        "name": f"user{i}",
+        "email": f"user{i}@example.com",
+        "age": 18 + (i * 7919) % 60,
+        "department": DEPARTMENTS[i % len(DEPARTMENTS)],
+        "active": i % 10 != 0,
+    }
+
+
+def make_records(n: int, start: int = 0) -> list[dict[str, Any]]:
+    return [make_record(i) for i in range(start, start + n)]
+
+
+def quoted(names: Sequence[str]) -> str:
+    return ", ".join(f'"{n}"' for n in names)
+
+
+# -- backends (the raw-driver side) -----------------------------------------------------------
+
+
+class Backend(ABC):
+    """A database for one run: its DataFlow URL and a raw driver connection to it."""
+
+    name: str
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """The DataFlow URL of the benchmark database."""
+
+    @abstractmethod
+    async def setup(self) -> None:
+        """Create the benchmark database."""
+
+    @abstractmethod
+    async def teardown(self) -> None:
+        """Remove the benchmark database (must be safe after a partial setup)."""
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open the raw driver connection, configured as DataFlow configures its own."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close the raw driver connection."""
+
+    @abstractmethod
+    def placeholder(self, index: int) -> str:
+        """The driver's placeholder for the 1-based parameter ``index``."""
+
+    @abstractmethod
+    def encode(self, record: Mapping[str, Any], now: dt.datetime) -> tuple[Any, ...]:
+        """Driver values for ``INSERT_COLUMNS``, stamped with ``now``."""
+
+    @abstractmethod
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """Run a statement and return all its rows, in one driver call."""
+
+    @abstractmethod
+    async def execute(self, sql: str) -> None:
+        """Run a statement without parameters."""
+
+    @abstractmethod
+    async def bulk_insert(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` (in ``INSERT_COLUMNS`` order) in one transaction."""
+
+    @abstractmethod
+    async def clear(self) -> None:
+        """Delete every row of the users table."""
+
+    @abstractmethod
+    async def version(self) -> str:
+        """The database server (or library) version."""
+
+    async def count(self) -> int:
+        rows = await self.fetch(f"SELECT COUNT(*) FROM {TABLE}")
+        return int(rows[0][0])
+
+    def insert_sql(self) -> str:
+        values = ", ".join(self.placeholder(i + 1) for i in range(len(INSERT_COLUMNS)))
+        return (
+            f"INSERT INTO {TABLE} ({quoted(INSERT_COLUMNS)}) VALUES ({values}) "
+            f"RETURNING {quoted(COLUMNS)}"
+        )
+
+    def list_sql(self) -> str:
+        p = self.placeholder
+        return (
+            f"SELECT {quoted(COLUMNS)} FROM {TABLE} "
+            f'WHERE ("age" >= {p(1)} AND "department" = {p(2)}) '
+            f'ORDER BY "id" LIMIT {p(3)}'
+        )
+
+
+class SQLiteBackend(Backend):
+    """A file database in a temporary directory, through aiosqlite."""
+
+    name = "sqlite"
+
+    def __init__(self) -> None:
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._conn: Any = None
+
+    @property
+    def path(self) -> Path:
+        assert self._dir is not None
+        return Path(self._dir.name) / "bench.db"
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    async def setup(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="dataflow_bench_")
+
+    async def teardown(self) -> None:
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    async def connect(self) -> None:
+        import aiosqlite
+
+        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+        for pragma in (
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA busy_timeout = 5000",
+        ):
+            await self._conn.execute(pragma)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    def placeholder(self, index: int) -> str:
+        return "?"
+
+    def encode(self, record: Mapping[str, Any], now: dt.datetime) -> tuple[Any, ...]:
+        stamp = now.isoformat(timespec="microseconds")
+        return (
+            record["name"],
+            record["email"],
+            record["age"],
+            record["department"],
+            int(record.get("active", True)),
+            stamp,
+            stamp,
+        )
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def execute(self, sql: str) -> None:
+        await self._conn.execute(sql)
+
+    async def bulk_insert(self, rows: list[tuple[Any, ...]]) -> None:
+        values = ", ".join("?" for _ in INSERT_COLUMNS)
+        sql = f"INSERT INTO {TABLE} ({quoted(INSERT_COLUMNS)}) VALUES ({values})"
+        await self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            await self._conn.executemany(sql, rows)
+        except BaseException:
+            await self._conn.execute("ROLLBACK")
+            raise
+        await self._conn.execute("COMMIT")
+
+    async def clear(self) -> None:
+        await self._conn.execute(f"DELETE FROM {TABLE}")
+
+    async def version(self) -> str:
+        rows = await self.fetch("SELECT sqlite_version()")
+        return f"SQLite {rows[0][0]}"
+
+
+class PostgresBackend(Backend):
+    """A database created for the run, through asyncpg."""
+
+    name = "postgresql"
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.database = f"dataflow_bench_{uuid.uuid4().hex[:12]}"
+        self._created = False
+        self._conn: Any = None
+
+    @property
+    def url(self) -> str:
+        base, _, _ = self.admin_url.rpartition("/")
+        return f"{base}/{self.database}"
+
+    async def _admin(self, sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def setup(self) -> None:
+        await self._admin(f'CREATE DATABASE "{self.database}"')
+        self._created = True
+
+    async def teardown(self) -> None:
+        if self._created:
+            await self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            self._created = False
+
+    async def connect(self) -> None:
+        import asyncpg
+
+        self._conn = await asyncpg.connect(self.url)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    def placeholder(self, index: int) -> str:
+        return f"${index}"
+
+    def encode(self, record: Mapping[str, Any], now: dt.datetime) -> tuple[Any, ...]:
+        return (
+            record["name"],
+            record["email"],
+            record["age"],
+            record["department"],
+            record.get("active", True),
+            now,
+            now,
+        )
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return list(await self._conn.fetch(sql, *params))
+
+    async def execute(self, sql: str) -> None:
+        await self._conn.execute(sql)
+
+    async def bulk_insert(self, rows: list[tuple[Any, ...]]) -> None:
+        async with self._conn.transaction():
+            await self._conn.copy_records_to_table(
+                "users", records=rows, columns=list(INSERT_COLUMNS)
+            )
+
+    async def clear(self) -> None:
+        await self._conn.execute(f"TRUNCATE {TABLE} RESTART IDENTITY")
+
+    async def version(self) -> str:
+        rows = await self.fetch("SHOW server_version")
+        return f"PostgreSQL {rows[0][0]}"
+
+
+# -- the workloads ----------------------------------------------------------------------------
+
+
+class Bench:
+    """Runs every database workload for one backend.
+
+    DataFlow is driven the way a user drives it: the blocking ``LocalRuntime`` from the
+    main thread. The raw side awaits the driver on an event loop in the main thread.
+    """
+
+    def __init__(self, backend: Backend, sizes: Sizes, loop: asyncio.AbstractEventLoop) -> None:
+        from dataflow_engine import DataFlow, LocalRuntime
+
+        self.backend = backend
+        self.sizes = sizes
+        self.loop = loop
+        self.db = DataFlow(backend.url)
+
+        @self.db.model
+        class User:
+            name: str
+            email: str
+            age: int
+            department: str
+            active: bool = True
+
+        self.db.create_tables()
+        self.runtime = LocalRuntime(dataflow=self.db)
+        self.counter = 10_000_000  # record numbers for inserts, distinct from the seed rows
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+    def next_records(self, n: int) -> list[dict[str, Any]]:
+        start, self.counter = self.counter, self.counter + n
+        return make_records(n, start)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- single-row create --------------------------------------------------------------------
+
+    def _df_create_reused(self, records: list[dict[str, Any]]) -> float:
+        from dataflow_engine import WorkflowBuilder
+
+        wf = WorkflowBuilder()
+        wf.add_node("UserCreateNode", "c", records[0])
+        built = wf.build(self.db)
+        execute = self.runtime.execute
+        started = time.perf_counter()
+        for record in records:
+            results, _ = execute(built, parameters={"c": record})
+        elapsed = time.perf_counter() - started
+        _check(results["c"]["email"] == records[-1]["email"], "Create returned another row")
+        return elapsed / len(records)
+
+    def _df_create_rebuilt(self, records: list[dict[str, Any]]) -> float:
+        from dataflow_engine import WorkflowBuilder
+
+        execute = self.runtime.execute
+        started = time.perf_counter()
+        for record in records:
+            wf = WorkflowBuilder()
+            wf.add_node("UserCreateNode", "c", record)
+            results, _ = execute(wf.build(self.db))
+        elapsed = time.perf_counter() - started
+        _check(results["c"]["email"] == records[-1]["email"], "Create returned another row")
+        return elapsed / len(records)
+
+    async def _raw_create(self, records: list[dict[str, Any]]) -> float:
+        sql = self.backend.insert_sql()
+        fetch, encode = self.backend.fetch, self.backend.encode
+        started = time.perf_counter()
+        for record in records:
+            rows = await fetch(sql, encode(record, dt.datetime.now(dt.UTC)))
+            row = dict(zip(COLUMNS, rows[0], strict=True))
+        elapsed = time.perf_counter() - started
+        _check(row["email"] == records[-1]["email"], "raw INSERT returned another row")
+        return elapsed / len(records)
+
+    def create(self, rebuild: bool) -> Result:
+        s = self.sizes
+        df_side = self._df_create_rebuilt if rebuild else self._df_create_reused
+        df_side(self.next_records(s.warmup_ops))
+        self.run(self._raw_create(self.next_records(s.warmup_ops)))
+        timings = Timings()
+        for _ in range(s.create_repeats):
+            gc.collect()
+            timings.raw.append(self.run(self._raw_create(self.next_records(s.create_ops))))
+            gc.collect()
+            timings.dataflow.append(df_side(self.next_records(s.create_ops)))
+        if rebuild:
+            name, note = "create, rebuilt per call", "WorkflowBuilder + build() + execute()"
+        else:
+            name, note = "create (1 row)", "built once; execute(parameters=...)"
+        note += f"; per op, {s.create_ops} ops x {s.create_repeats}"
+        return timings.result(name, self.backend.name, 2.0, note)
+
+    # -- bulk create --------------------------------------------------------------------------
+
+    def _df_bulk(self, data: list[dict[str, Any]]) -> tuple[float, float]:
+        from dataflow_engine import WorkflowBuilder
+
+        started = time.perf_counter()
+        wf = WorkflowBuilder()
+        wf.add_node("UserBulkCreateNode", "b", {"data": data})
+        built = wf.build(self.db)
+        mid = time.perf_counter()
+        results, _ = self.runtime.execute(built)
+        ended = time.perf_counter()
+        _check(results["b"]["inserted"] == len(data), f"BulkCreate returned {results['b']}")
+        return ended - started, mid - started
+
+    async def _raw_bulk(self, data: list[dict[str, Any]]) -> float:
+        encode = self.backend.encode
+        started = time.perf_counter()
+        now = dt.datetime.now(dt.UTC)
+        await self.backend.bulk_insert([encode(r, now) for r in data])
+        return time.perf_counter() - started
+
+    def bulk_create(self) -> Result:
+        s = self.sizes
+        data = make_records(s.bulk_rows)
+        timings = Timings()
+        builds: list[float] = []
+        for _ in range(s.bulk_repeats):
+            self.run(self.backend.clear())
+            gc.collect()
+            timings.raw.append(self.run(self._raw_bulk(data)))
+            self._expect_rows(s.bulk_rows)
+            self.run(self.backend.clear())
+            gc.collect()
+            total, build = self._df_bulk(data)
+            self._expect_rows(s.bulk_rows)
+            timings.dataflow.append(total)
+            builds.append(build)
+        note = f"{s.bulk_rows:,} rows x {s.bulk_repeats}; build() {_fmt(statistics.median(builds))}"
+        return timings.result(f"bulk create ({s.bulk_rows:,})", self.backend.name, 1.3, note)
+
+    def _expect_rows(self, n: int) -> None:
+        found = self.run(self.backend.count())
+        _check(found == n, f"expected {n} rows in the table, found {found}")
+
+    # -- filtered list ------------------------------------------------------------------------
+
+    def _df_list(self, n: int) -> float:
+        from dataflow_engine import WorkflowBuilder
+
+        wf = WorkflowBuilder()
+        wf.add_node(
+            "UserListNode",
+            "l",
+            {"filter": LIST_FILTER, "order_by": ["id"], "limit": LIST_LIMIT},
+        )
+        built = wf.build(self.db)
+        execute = self.runtime.execute
+        started = time.perf_counter()
+        for _ in range(n):
+            results, _ = execute(built)
+        elapsed = time.perf_counter() - started
+        _check(results["l"]["count"] == LIST_LIMIT, f"List returned {results['l']['count']}")
+        return elapsed / n
+
+    async def _raw_list(self, n: int) -> float:
+        sql, fetch = self.backend.list_sql(), self.backend.fetch
+        params = (LIST_FILTER["age"]["$gte"], LIST_FILTER["department"], LIST_LIMIT)
+        started = time.perf_counter()
+        for _ in range(n):
+            records = [dict(zip(COLUMNS, r, strict=True)) for r in await fetch(sql, params)]
+        elapsed = time.perf_counter() - started
+        _check(len(records) == LIST_LIMIT, f"raw SELECT returned {len(records)} rows")
+        return elapsed / n
+
+    def _same_list(self) -> None:
+        from dataflow_engine import WorkflowBuilder
+
+        wf = WorkflowBuilder()
+        wf.add_node(
+            "UserListNode",
+            "l",
+            {"filter": LIST_FILTER, "order_by": ["id"], "limit": LIST_LIMIT},
+        )
+        results, _ = self.runtime.execute(wf.build(self.db))
+        params = (LIST_FILTER["age"]["$gte"], LIST_FILTER["department"], LIST_LIMIT)
+        raw = self.run(self.backend.fetch(self.backend.list_sql(), params))
+        _check(
+            [r["id"] for r in results["l"]["records"]] == [r[0] for r in raw],
+            "DataFlow's List and the raw SELECT returned different rows",
+        )
+
+    def list_filtered(self) -> Result:
+        s = self.sizes
+        self.run(self.backend.clear())
+        now = dt.datetime.now(dt.UTC)
+        seed = [self.backend.encode(r, now) for r in make_records(s.list_table_rows)]
+        self.run(self.backend.bulk_insert(seed))
+        self._expect_rows(s.list_table_rows)
+        self.run(self.backend.execute(f"ANALYZE {TABLE}"))
+        self._same_list()
+        self._df_list(s.warmup_ops)
+        self.run(self._raw_list(s.warmup_ops))
+        timings = Timings()
+        for _ in range(s.list_repeats):
+            gc.collect()
+            timings.raw.append(self.run(self._raw_list(s.list_ops)))
+            gc.collect()
+            timings.dataflow.append(self._df_list(s.list_ops))
+        note = f"per op, {s.list_ops} ops x {s.list_repeats}; 2-clause filter, order_by id"
+        name = f"list {LIST_LIMIT} of {s.list_table_rows:,}"
+        return timings.result(name, self.backend.name, 1.5, note)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def run_backend(backend: Backend, sizes: Sizes) -> tuple[list[Result], str]:
+    """Every database workload on one backend; the database is removed afterwards."""
+    loop = asyncio.new_event_loop()
+    bench: Bench | None = None
+    try:
+        loop.run_until_complete(backend.setup())
+        bench = Bench(backend, sizes, loop)
+        loop.run_until_complete(backend.connect())
+        version = loop.run_until_complete(backend.version())
+        results = [
+            bench.create(rebuild=False),
+            bench.create(rebuild=True),
+            bench.list_filtered(),
+            bench.bulk_create(),
+        ]
+        return results, version
+    finally:
+        try:
+            if bench is not None:
+                bench.close()
+            loop.run_until_complete(backend.close())
+        finally:
+            try:
+                loop.run_until_complete(backend.teardown())
+            finally:
+                loop.close()
+
+
+# -- cold import ------------------------------------------------------------------------------
+
+_IMPORT_PROBE = """\
+import sys, time
+started = time.perf_counter()
+import dataflow_engine
+elapsed = time.perf_counter() - started
+loaded = [m for m in {drivers!r} if m in sys.modules]
+print(elapsed, ",".join(loaded))
+"""
+
+
+def _bytecode_env(cache_dir: str) -> dict[str, str]:
+    """An environment whose bytecode goes to ``cache_dir``: an installed package has its
+    ``.pyc`` files, so compiling the sources is not part of the import being measured."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = cache_dir
+    return env
+
+
+def _probe_import(env: Mapping[str, str]) -> tuple[float, list[str]]:
+    probe = _IMPORT_PROBE.format(drivers=DRIVER_MODULES)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    elapsed, _, loaded = out.strip().partition(" ")
+    return float(elapsed), [m for m in loaded.split(",") if m]
+
+
+def import_breakdown(env: Mapping[str, str], top: int = 12) -> list[tuple[str, int, int]]:
+    """``(module, self us, cumulative us)`` from ``-X importtime``, largest self time first."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import dataflow_engine"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    rows = []
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        parts = line[len("import time:") :].split("|")
+        if not parts[0].strip().isdigit():
+            continue  # the header line
+        rows.append((parts[2].strip(), int(parts[0]), int(parts[1])))
+    rows.sort(key=lambda r: r[1], reverse=True)
+    return rows[:top]
+
+
+def cold_import(sizes: Sizes, env: Mapping[str, str]) -> list[Result]:
+    _probe_import(env)  # writes the bytecode cache; compiling is not import time
+    runs = [_probe_import(env) for _ in range(sizes.import_runs)]
+    elapsed = statistics.median(t for t, _ in runs)
+    loaded = sorted({m for _, mods in runs for m in mods})
+    target = f"< {IMPORT_TARGET_SECONDS * 1000:.0f} ms"
+    note = f"median of {sizes.import_runs} fresh interpreters, bytecode cached"
+    return [
+        Result("cold import", "-", elapsed, None, target, elapsed < IMPORT_TARGET_SECONDS, note),
+        Result(
+            "import loads no driver",
+            "-",
+            None,
+            None,
+            "none of " + "/".join(DRIVER_MODULES),
+            not loaded,
+            "loaded: " + (", ".join(loaded) if loaded else "none"),
+        ),
+    ]
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def _fmt(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+HEADER = ("workload", "backend", "DataFlow", "raw", "ratio", "target", "result", "notes")
+
+
+def _cells(r: Result) -> tuple[str, ...]:
+    ratio = "-" if r.ratio is None else f"{r.ratio:.2f}x"
+    return (
+        r.workload,
+        r.backend,
+        _fmt(r.dataflow),
+        _fmt(r.raw),
+        ratio,
+        r.target,
+        "PASS" if r.passed else "FAIL",
+        r.note,
+    )
+
+
+def format_table(results: Sequence[Result]) -> str:
+    rows = [HEADER, *(_cells(r) for r in results)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def format_markdown(results: Sequence[Result]) -> str:
+    lines = [
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "|".join("---" for _ in HEADER) + "|",
+    ]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in results]
+    return "\n".join(lines)
+
+
+def machine(versions: Mapping[str, str]) -> list[tuple[str, str]]:
+    cpu = "unknown"
+    mem = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    import sqlite3
+
+    return [
+        ("date", dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
+        ("cpus (nproc)", str(os.cpu_count())),
+        ("cpu", cpu),
+        ("memory", mem),
+        ("os", platform.platform()),
+        ("python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("sqlite", versions.get("sqlite", f"SQLite {sqlite3.sqlite_version}")),
+        ("postgresql", versions.get("postgresql", "not run")),
+    ]
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def _backends(choice: str, admin_url: str) -> list[Callable[[], Backend]]:
+    factories: dict[str, Callable[[], Backend]] = {
+        "sqlite": SQLiteBackend,
+        "postgresql": lambda: PostgresBackend(admin_url),
+    }
+    if choice == "all":
+        return list(factories.values())
+    return [factories[choice]]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--backend", choices=("sqlite", "postgresql", "all"), default="all", help="default: all"
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get("DATAFLOW_BENCH_PG_ADMIN_URL", DEFAULT_PG_ADMIN_URL),
+        help="PostgreSQL URL used to create and drop the benchmark database",
+    )
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+
+    results: list[Result] = []
+    versions: dict[str, str] = {}
+    failed: list[str] = []
+    started = time.perf_counter()
+
+    cache = tempfile.TemporaryDirectory(prefix="dataflow_bench_pycache_")
+    env = _bytecode_env(cache.name)
+    try:
+        results += cold_import(sizes, env)
+    except Exception:
+        failed.append("cold import")
+        traceback.print_exc()
+
+    for factory in _backends(args.backend, args.pg_admin_url):
+        backend = factory()
+        print(f"running {backend.name} ...", file=sys.stderr, flush=True)
+        try:
+            backend_results, version = run_backend(backend, sizes)
+        except Exception:
+            failed.append(backend.name)
+            traceback.print_exc()
+            continue
+        results += backend_results
+        versions[backend.name] = version
+
+    print()
+    for key, value in machine(versions):
+        print(f"{key + ':':<18} {value}")
+    print(f"{'sizes:':<18} {'quick' if args.quick else 'default'}")
+    print()
+    print(format_table(results))
+    if args.markdown:
+        print()
+        print(format_markdown(results))
+    try:
+        breakdown = import_breakdown(env)
+    except Exception:
+        breakdown = []
+    finally:
+        cache.cleanup()
+    if breakdown:
+        print("\nimport dataflow_engine, largest self times (-X importtime):")
+        for module, self_us, cumulative_us in breakdown:
+            print(f"  {self_us / 1000:7.1f} ms self  {cumulative_us / 1000:7.1f} ms cum  {module}")
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+    if failed:
+        print(f"\nerrors in: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

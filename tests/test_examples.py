@@ -1,0 +1,44 @@
+"""The examples run as a user would run them, and print what they promise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _run(name: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_quickstart_runs_on_embedded_sqlite() -> None:
+    out = _run("quickstart.py")
+    assert "Inserted 4 users" in out
+    assert "Grace" in out and "Inactive users: 1" in out
+    assert "DF-FILTER-UNKNOWN-FIELD" in out and "did you mean 'age'" in out
+
+
+@pytest.mark.parametrize("backend_kind", ["sqlite-file", "postgresql"])
+def test_basic_crud(backend_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if backend_kind == "postgresql":
+        from tests.conftest import pg_url
+
+        url = pg_url(request.getfixturevalue("pg_database"))
+    else:
+        url = f"sqlite:///{tmp_path / 'crud.db'}"
+    out = _run("basic_crud.py", url)
+    assert "updated price: 8.49" in out
+    assert "3 products under 4" in out
+    assert "reading it again: DF-NOT-FOUND" in out
