@@ -118,3 +118,51 @@ def test_models_inherit_annotations_from_base_classes(db: DataFlow) -> None:
 
     row = one(db, "EventCreateNode", {"kind": "click"})
     assert row["source"] == "api" and row["kind"] == "click"
+
+
+def test_read_only_refuses_writes_and_still_reads(db_url: str, tmp_path: Path) -> None:
+    url = shared_url(db_url, tmp_path)
+    writer = DataFlow(url)
+
+    @writer.model
+    class Entry:
+        name: str
+
+    one(writer, "EntryCreateNode", {"name": "kept"})
+    writer.close()
+    reader = DataFlow(url, read_only=True)
+    try:
+
+        @reader.model
+        class Entry:  # type: ignore[no-redef]
+            name: str
+
+        from dataflow_engine import ReadOnlyError
+
+        for node, params in [
+            ("EntryCreateNode", {"name": "x"}),
+            ("EntryBulkDeleteNode", {"all": True}),
+            ("EntryBulkUpdateNode", {"all": True, "update": {"name": "y"}}),
+        ]:
+            with pytest.raises(ReadOnlyError) as info:
+                one(reader, node, params)
+            assert info.value.code == "DF-READ-ONLY"
+        assert [r["name"] for r in one(reader, "EntryListNode", {})["records"]] == ["kept"]
+    finally:
+        reader.close()
+
+
+def test_existing_schema_mode_never_creates_tables(db_url: str) -> None:
+    db = DataFlow(db_url, existing_schema_mode=True)
+    try:
+
+        @db.model
+        class NotThere:
+            name: str
+
+        with pytest.raises(SchemaError) as info:
+            one(db, "NotThereCountNode", {})
+        assert info.value.code == "DF-SCHEMA-TABLE-MISSING"
+        assert "not_theres" in str(info.value)
+    finally:
+        db.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -98,7 +97,7 @@ class DataFlow:
         self.nodes: dict[str, type[Node]] = {}
         self._plans: dict[str, ModelPlan] = {}
         self._ready: set[str] = set()
-        self._ready_lock: asyncio.Lock | None = None
+        self._ready_lock: Any = None
         self.closed = False
         register_instance(self)
         _loop.register_closer(self)
@@ -183,11 +182,14 @@ class DataFlow:
         if model.name in self._ready:
             return
         if self._ready_lock is None:
+            import asyncio
+
             self._ready_lock = asyncio.Lock()
         async with self._ready_lock:
             if model.name in self._ready:
                 return
-            if self.settings.auto_migrate and not self.settings.existing_schema_mode:
+            s = self.settings
+            if s.auto_migrate and not s.existing_schema_mode and not s.read_only:
                 async with self._adapter.acquire() as conn:
                     await self._migrate(conn, model)
             self._ready.add(model.name)

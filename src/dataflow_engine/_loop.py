@@ -7,12 +7,14 @@ A daemon thread never keeps the interpreter alive; an atexit hook closes open po
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import threading
 import weakref
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["in_engine_loop", "run_async", "run_sync"]
 
@@ -26,6 +28,8 @@ _closers: weakref.WeakSet[Any] = weakref.WeakSet()
 
 def _get_loop() -> asyncio.AbstractEventLoop:
     global _loop, _thread
+    import asyncio  # imported on first use: keeps `import dataflow_engine` fast
+
     loop = _loop
     if loop is not None and _thread is not None and _thread.is_alive():
         return loop
@@ -53,6 +57,8 @@ def in_engine_loop() -> bool:
 
 def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     """Run a coroutine on the engine loop and block until it finishes."""
+    import asyncio
+
     if in_engine_loop():
         coro.close()
         raise RuntimeError(
@@ -69,6 +75,8 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
 
 async def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Await a coroutine on the engine loop from any event loop."""
+    import asyncio
+
     if in_engine_loop():
         return await coro
     future = asyncio.run_coroutine_threadsafe(coro, _get_loop())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -12,9 +11,14 @@ from ..config import Settings
 from ..dialects import Dialect
 from ..errors import DataFlowError
 
-__all__ = ["Adapter", "Connection", "sql_logger"]
+__all__ = ["Adapter", "Connection", "log_sql"]
 
-sql_logger = logging.getLogger("dataflow_engine.sql")
+
+def log_sql(sql: str, params: Any) -> None:
+    """Log a statement to the ``dataflow_engine.sql`` logger (``echo=True``)."""
+    import logging
+
+    logging.getLogger("dataflow_engine.sql").info("%s %r", sql, params)
 
 
 class Connection(ABC):

@@ -11,7 +11,7 @@ from typing import Any
 from .. import errors as e
 from ..config import Settings
 from ..dialects import PostgresDialect
-from ._base import Adapter, Connection, sql_logger
+from ._base import Adapter, Connection, log_sql
 from ._errors import PG_SQLSTATE, label
 
 __all__ = ["PostgresAdapter"]
@@ -72,17 +72,17 @@ class _PgConnection(Connection):
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         if self._adapter.settings.echo:
-            sql_logger.info("%s %r", sql, params)
+            log_sql(sql, params)
         return await self._guard(self._conn.fetch(sql, *params))  # type: ignore[no-any-return]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         if self._adapter.settings.echo:
-            sql_logger.info("%s %r", sql, params)
+            log_sql(sql, params)
         return _count(await self._guard(self._conn.execute(sql, *params)))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         if self._adapter.settings.echo:
-            sql_logger.info("%s [%d rows]", sql, len(rows))
+            log_sql(sql, f"[{len(rows)} rows]")
         await self._guard(self._conn.executemany(sql, rows))
         return len(rows)
 
@@ -94,7 +94,7 @@ class _PgConnection(Connection):
         records: Sequence[Sequence[Any]],
     ) -> int | None:
         if self._adapter.settings.echo:
-            sql_logger.info("COPY %s (%s) [%d rows]", table, ", ".join(columns), len(records))
+            log_sql(f"COPY {table} ({', '.join(columns)})", f"[{len(records)} rows]")
         status = await self._guard(
             self._conn.copy_records_to_table(
                 table, records=records, columns=list(columns), schema_name=schema

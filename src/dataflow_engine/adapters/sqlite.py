@@ -14,7 +14,7 @@ from typing import Any
 from .. import errors as e
 from ..config import Settings
 from ..dialects import SQLiteDialect
-from ._base import Adapter, Connection, sql_logger
+from ._base import Adapter, Connection, log_sql
 from ._errors import SQLITE_ERRORNAME, label
 
 __all__ = ["SQLiteAdapter"]
@@ -108,19 +108,19 @@ class _SQLiteConnection(Connection):
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         if self._adapter.settings.echo:
-            sql_logger.info("%s %r", sql, params)
+            log_sql(sql, params)
         raw = self._conn._conn
         return await self._call(lambda: raw.execute(sql, params).fetchall())  # type: ignore[no-any-return]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         if self._adapter.settings.echo:
-            sql_logger.info("%s %r", sql, params)
+            log_sql(sql, params)
         raw = self._conn._conn
         return await self._call(lambda: raw.execute(sql, params).rowcount)  # type: ignore[no-any-return]
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         if self._adapter.settings.echo:
-            sql_logger.info("%s [%d rows]", sql, len(rows))
+            log_sql(sql, f"[{len(rows)} rows]")
         raw = self._conn._conn
         return await self._call(lambda: raw.executemany(sql, rows).rowcount)  # type: ignore[no-any-return]
 
