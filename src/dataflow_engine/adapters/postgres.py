@@ -191,6 +191,13 @@ class PostgresAdapter(Adapter):
             await self.open()
         try:
             raw = await self._pool.acquire(timeout=self.settings.pool_timeout)
+        except TimeoutError as exc:
+            raise e.QueryTimeout(
+                f"no pooled connection became free within {self.settings.pool_timeout}s "
+                f"(pool_size={self.settings.pool_size})",
+                code="DF-DB-POOL-TIMEOUT",
+                details={"dialect": "postgresql", "pool_size": self.settings.pool_size},
+            ) from exc
         except Exception as exc:
             translated = self.translate(exc)
             if translated is None:
@@ -269,15 +276,15 @@ class PostgresAdapter(Adapter):
                 f"the connection to PostgreSQL was lost: {exc}; the next call reconnects",
                 details={"dialect": "postgresql"},
             )
-        if isinstance(exc, ConnectionError | OSError):
-            return e.ConnectError(
-                f"cannot reach PostgreSQL at {self.settings.url.redacted()}: {exc}",
-                details={"dialect": "postgresql"},
-            )
         if isinstance(exc, TimeoutError):
             return e.QueryTimeout(
                 f"the statement timed out after {self.settings.command_timeout}s",
                 details={"dialect": "postgresql", "timeout": self.settings.command_timeout},
+            )
+        if isinstance(exc, ConnectionError | OSError):
+            return e.ConnectError(
+                f"cannot reach PostgreSQL at {self.settings.url.redacted()}: {exc}",
+                details={"dialect": "postgresql"},
             )
         return None
 

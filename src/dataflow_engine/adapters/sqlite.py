@@ -95,10 +95,15 @@ class _SQLiteConnection(Connection):
         try:
             if timeout is None:
                 return await self._conn._execute(fn)
+            task = asyncio.ensure_future(self._conn._execute(fn))
             try:
-                return await asyncio.wait_for(self._conn._execute(fn), timeout)
+                return await asyncio.wait_for(asyncio.shield(task), timeout)
             except TimeoutError:
                 await self._conn.interrupt()
+                try:  # let the interrupted statement finish before the connection is reused
+                    await task
+                except sqlite3.Error:
+                    pass
                 raise e.QueryTimeout(
                     f"the statement ran longer than {timeout}s and was interrupted",
                     details={"timeout": timeout},
@@ -210,8 +215,14 @@ class SQLiteAdapter(Adapter):
         if self._conn is None:
             await self.open()
         async with self._lock:
-            assert self._wrapped is not None
-            yield self._wrapped
+            wrapped = self._wrapped
+            assert wrapped is not None
+            raw = self._conn._conn
+            if wrapped._depth == 0 and raw.in_transaction:
+                # A statement interrupted at the wrong moment may have left a transaction
+                # open: never hand that state to the next user.
+                await self._conn._execute(raw.rollback)
+            yield wrapped
 
     def acquire(self) -> Any:
         return self._acquire()

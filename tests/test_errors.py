@@ -1,0 +1,145 @@
+"""Driver errors arrive translated: foreign keys, timeouts and lock conflicts."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from dataflow_engine import DataFlow, ForeignKeyViolation, QueryTimeout
+from dataflow_engine.errors import SerializationFailure
+from tests.support import one
+
+PARENT_CHILD = [
+    "CREATE TABLE parents (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+    "created_at TEXT, updated_at TEXT)",
+    "CREATE TABLE children (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+    "parent_id INTEGER NOT NULL REFERENCES parents(id), created_at TEXT, updated_at TEXT)",
+]
+PG_PARENT_CHILD = [
+    "CREATE TABLE {s}.parents (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, "
+    "created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ)",
+    "CREATE TABLE {s}.children (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, "
+    "parent_id BIGINT NOT NULL REFERENCES {s}.parents(id), created_at TIMESTAMPTZ, "
+    "updated_at TIMESTAMPTZ)",
+]
+
+
+def _file_url(db_url: str, tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'fk.db'}" if db_url == "sqlite://" else db_url
+
+
+def _create_tables(url: str) -> None:
+    """Create tables with a foreign key the way another tool would (raw driver)."""
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        for sql in PARENT_CHILD:
+            conn.execute(sql)
+        conn.commit()
+        conn.close()
+        return
+    import asyncpg
+
+    base, schema = url.split("?schema=")
+
+    async def go() -> None:
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            for sql in PG_PARENT_CHILD:
+                await conn.execute(sql.format(s=f'"{schema}"'))
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+def test_foreign_key_violation_is_translated(db_url: str, tmp_path: Path) -> None:
+    url = _file_url(db_url, tmp_path)
+    _create_tables(url)
+    db = DataFlow(url)
+    try:
+
+        @db.model
+        class Parent:
+            name: str
+
+        @db.model
+        class Child:
+            name: str
+            parent_id: int
+
+        parent = one(db, "ParentCreateNode", {"name": "p"})
+        one(db, "ChildCreateNode", {"name": "ok", "parent_id": parent["id"]})
+        with pytest.raises(ForeignKeyViolation) as info:
+            one(db, "ChildCreateNode", {"name": "orphan", "parent_id": 987654})
+        assert info.value.code == "DF-DB-FOREIGN-KEY-VIOLATION"
+        with pytest.raises(ForeignKeyViolation):
+            one(db, "ParentDeleteNode", {"id": parent["id"]})
+        assert one(db, "ChildCountNode", {})["count"] == 1
+    finally:
+        db.close()
+
+
+def test_statement_blocked_past_the_timeout(db_url: str, tmp_path: Path) -> None:
+    """Another session holds a lock; our statement gives up with a clear error."""
+    url = _file_url(db_url, tmp_path)
+    db = DataFlow(url, command_timeout=1.0)
+    try:
+
+        @db.model
+        class Slot:
+            name: str
+
+        row = one(db, "SlotCreateNode", {"name": "a"})
+        release = threading.Event()
+        locked = threading.Event()
+        if url.startswith("sqlite"):
+
+            def hold() -> None:
+                conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+                conn.execute("BEGIN IMMEDIATE")
+                locked.set()
+                release.wait(30)
+                conn.rollback()
+                conn.close()
+
+            expected: tuple[type[Exception], ...] = (QueryTimeout, SerializationFailure)
+        else:
+            import asyncpg
+
+            base, schema = url.split("?schema=")
+
+            def hold() -> None:
+                async def go() -> None:
+                    conn = await asyncpg.connect(base)
+                    tx = conn.transaction()
+                    await tx.start()
+                    await conn.execute(
+                        f'SELECT * FROM "{schema}".slots WHERE id = $1 FOR UPDATE', row["id"]
+                    )
+                    locked.set()
+                    while not release.is_set():
+                        await asyncio.sleep(0.05)
+                    await tx.rollback()
+                    await conn.close()
+
+                asyncio.run(go())
+
+            expected = (QueryTimeout,)
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert locked.wait(10)
+            with pytest.raises(expected) as info:
+                one(db, "SlotUpdateNode", {"id": row["id"], "fields": {"name": "b"}})
+            assert info.value.code.startswith("DF-DB-")
+        finally:
+            release.set()
+            holder.join()
+        assert one(db, "SlotUpdateNode", {"id": row["id"], "fields": {"name": "c"}})["name"] == "c"
+    finally:
+        db.close()
