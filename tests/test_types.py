@@ -131,3 +131,47 @@ def test_other_time_zones_are_the_same_instant(typed: DataFlow) -> None:
     local = dt.datetime(2024, 5, 6, 12, 0, tzinfo=tz)
     row = one(typed, "EverythingCreateNode", dict(VALUES, ts=local))
     assert row["ts"] == local and row["ts"].utcoffset() == dt.timedelta(0)
+
+
+def test_decimal_order_is_numeric_and_offset_works_without_limit(db: DataFlow) -> None:
+    @db.model
+    class Price:
+        amount: Decimal
+
+    one(
+        db,
+        "PriceBulkCreateNode",
+        {"data": [{"amount": a} for a in ("10.00", "9.50", "100", "-1.5", "9.499")]},
+    )
+    rows = one(db, "PriceListNode", {"order_by": ["amount"]})["records"]
+    assert [r["amount"] for r in rows] == [
+        Decimal(x) for x in ("-1.5", "9.499", "9.50", "10.00", "100")
+    ]
+    rows = one(db, "PriceListNode", {"order_by": ["-amount"], "offset": 3})["records"]
+    assert [r["amount"] for r in rows] == [Decimal("9.499"), Decimal("-1.5")]
+    first = one(db, "PriceListNode", {"order_by": ["amount"], "limit": 2})
+    rest = one(
+        db, "PriceListNode", {"order_by": ["amount"], "limit": 5, "cursor": first["next_cursor"]}
+    )
+    assert [r["amount"] for r in rest["records"]] == [Decimal(x) for x in ("9.50", "10.00", "100")]
+
+
+def test_regex_word_boundaries_mean_the_same_everywhere(db: DataFlow) -> None:
+    @db.model
+    class Phrase:
+        text: str
+
+    one(
+        db,
+        "PhraseBulkCreateNode",
+        {"data": [{"text": t} for t in ("Ann Lee", "Annie", "joANN", "ann")]},
+    )
+
+    def matching(flt: dict[str, object]) -> list[str]:
+        rows = one(db, "PhraseListNode", {"filter": {"text": flt}, "order_by": ["text"]})
+        return [r["text"] for r in rows["records"]]
+
+    assert matching({"$regex": r"\bAnn\b"}) == ["Ann Lee"]
+    assert matching({"$regex": r"\bann\b", "$options": "i"}) == ["Ann Lee", "ann"]
+    assert matching({"$regex": r"^ann$", "$options": "i"}) == ["ann"]
+    assert matching({"$not": {"$regex": "^Ann"}}) == ["ann", "joANN"]

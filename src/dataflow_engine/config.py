@@ -77,8 +77,9 @@ class DatabaseURL:
         if self.username:
             auth = self.username + (":***" if self.password is not None else "") + "@"
         port = f":{self.port}" if self.port else ""
+        host = f"[{self.host}]" if self.host and ":" in self.host else (self.host or "")
         qs = "&".join(f"{k}={v}" for k, v in self.query.items())
-        return f"{self.raw_scheme}://{auth}{self.host or ''}{port}/{self.database or ''}" + (
+        return f"{self.raw_scheme}://{auth}{host}{port}/{self.database or ''}" + (
             f"?{qs}" if qs else ""
         )
 
@@ -142,6 +143,11 @@ def parse_url(url: str) -> DatabaseURL:
     port: int | None = None
     if hostport.startswith("["):  # IPv6 literal
         end = hostport.find("]")
+        if end < 0:
+            raise ConfigurationError(
+                f"database URL {scheme}://...: IPv6 host is missing its closing ']'",
+                code="DF-CONFIG-URL",
+            )
         host = hostport[1:end]
         port_text = hostport[end + 2 :] if hostport[end + 1 : end + 2] == ":" else ""
     else:

@@ -149,12 +149,8 @@ def test_ne_is_kept_as_ne_so_dialects_can_match_nulls() -> None:
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
-        pytest.param(
-            {"age": {"$in": [1, 2]}}, In(F["age"], (1, 2), False, False), id="in"
-        ),
-        pytest.param(
-            {"age": {"$nin": [1, 2]}}, In(F["age"], (1, 2), True, False), id="nin"
-        ),
+        pytest.param({"age": {"$in": [1, 2]}}, In(F["age"], (1, 2), False, False), id="in"),
+        pytest.param({"age": {"$nin": [1, 2]}}, In(F["age"], (1, 2), True, False), id="nin"),
         pytest.param({"age": {"$in": []}}, Const(False), id="in-empty-matches-nothing"),
         pytest.param({"age": {"$nin": []}}, Const(True), id="nin-empty-matches-everything"),
         pytest.param(
@@ -164,9 +160,7 @@ def test_ne_is_kept_as_ne_so_dialects_can_match_nulls() -> None:
             {"age": {"$nin": [1, None]}}, In(F["age"], (1,), True, True), id="nin-with-null"
         ),
         pytest.param({"age": {"$in": [None]}}, In(F["age"], (), False, True), id="in-only-null"),
-        pytest.param(
-            {"age": {"$nin": [None]}}, In(F["age"], (), True, True), id="nin-only-null"
-        ),
+        pytest.param({"age": {"$nin": [None]}}, In(F["age"], (), True, True), id="nin-only-null"),
         pytest.param(
             {"age": {"$in": [3, 1, 3, 1]}}, In(F["age"], (3, 1), False, False), id="duplicates"
         ),

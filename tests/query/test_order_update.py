@@ -98,6 +98,10 @@ def test_order_by_direction_must_be_one_or_minus_one(direction: Any) -> None:
     assert error.details["field"] == "age"
 
 
+def test_order_by_direction_true_is_refused() -> None:
+    assert error_of(parse_order_by, {"age": True}).code == "DF-FILTER-ORDER"
+
+
 @pytest.mark.parametrize("value", [["age", "-age"], [{"age": 1}, "name", "age"]])
 def test_order_by_refuses_a_field_listed_twice(value: Any) -> None:
     assert error_of(parse_order_by, value).code == "DF-FILTER-ORDER"
@@ -246,9 +250,7 @@ def test_an_operator_takes_a_non_empty_object(body: Any) -> None:
     assert update_error({"$set": body}).code == "DF-FILTER-UPDATE"
 
 
-@pytest.mark.parametrize(
-    "field", ["id", "created_at", "updated_at", "deleted_at", "version"]
-)
+@pytest.mark.parametrize("field", ["id", "created_at", "updated_at", "deleted_at", "version"])
 @pytest.mark.parametrize("operator", [None, "$set", "$inc", "$unset"])
 def test_automatic_columns_cannot_be_updated(field: str, operator: str | None) -> None:
     document = {field: 1} if operator is None else {operator: {field: 1}}

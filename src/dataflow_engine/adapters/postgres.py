@@ -44,6 +44,13 @@ async def _init_connection(conn: Any) -> None:
     )
 
 
+def _is_closed(conn: Any) -> bool:
+    try:
+        return bool(conn.is_closed())
+    except Exception:  # a proxy the pool already took back
+        return True
+
+
 class _PgConnection(Connection):
     def __init__(self, adapter: PostgresAdapter, conn: Any) -> None:
         self.dialect = adapter.dialect
@@ -58,10 +65,13 @@ class _PgConnection(Connection):
             translated = self._adapter.translate(exc)
             if translated is None:
                 raise
-            if isinstance(translated, e.ConnectionLost) or self._conn.is_closed():
+            if isinstance(translated, e.ConnectionLost) or _is_closed(self._conn):
                 # Drop this connection and every idle one: a server restart or an admin
                 # kill ends them all, and the next call must get a fresh connection.
-                self._conn.terminate()
+                try:
+                    self._conn.terminate()
+                except Exception:  # already detached from the pool by the driver
+                    pass
                 self._adapter.expire_idle()
                 if not isinstance(translated, e.ConnectionLost):
                     translated = e.ConnectionLost(

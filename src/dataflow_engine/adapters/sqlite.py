@@ -62,6 +62,14 @@ def _decmul(a: Any, b: Any) -> str | None:
     return str(Decimal(str(a)) * Decimal(str(b)))
 
 
+def _decimal_collation(a: str, b: str) -> int:
+    try:
+        x, y = Decimal(a), Decimal(b)
+    except InvalidOperation:
+        return (a > b) - (a < b)
+    return (x > y) - (x < y)
+
+
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -81,6 +89,7 @@ def _setup(raw: sqlite3.Connection, is_file: bool, read_only: bool) -> None:
     raw.create_function("df_decadd", 2, _decadd, **det)
     raw.create_function("df_decmul", 2, _decmul, **det)
     raw.create_function("df_lower", 1, _lower, **det)
+    raw.create_collation("df_decimal", _decimal_collation)
 
 
 class _SQLiteConnection(Connection):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -107,7 +108,8 @@ class Dialect:
         if len(name.encode()) <= self.max_identifier_length:
             return name
         digest = hashlib.sha1(name.encode()).hexdigest()[:12]
-        return f"{prefix}_{table[:20]}_{digest}"
+        stem = table.encode()[:20].decode("utf-8", errors="ignore")
+        return self.check_identifier(f"{prefix}_{stem}_{digest}", "index")
 
     def table(self, model: ModelDef) -> str:
         schema = model.schema or self.schema
@@ -245,13 +247,17 @@ class Dialect:
         """ORDER BY with MongoDB's null placement: NULLs first ascending, last descending."""
         parts = []
         for field, desc in items:
-            col = self.column(field)
+            col = self.order_column_sql(field, self.column(field))
             direction = " DESC" if desc else ""
             if field.nullable:
                 parts.append(self.null_order_sql(col, desc))
             else:
                 parts.append(col + direction)
         return ", ".join(parts)
+
+    def order_column_sql(self, field: Field, col: str) -> str:
+        """The expression to sort a column by (a collation where text order is wrong)."""
+        return col
 
     def null_order_sql(self, col: str, desc: bool) -> str:
         return f"{col} DESC NULLS LAST" if desc else f"{col} ASC NULLS FIRST"
@@ -306,7 +312,7 @@ class Dialect:
         if isinstance(value, bool):
             return "TRUE" if value else "FALSE"
         if isinstance(value, int | float) and field.kind in (FieldKind.INT, FieldKind.FLOAT):
-            return repr(value)
+            return repr(value) if math.isfinite(value) else None
         if isinstance(value, str) and field.kind is FieldKind.STR:
             return "'" + value.replace("'", "''") + "'"
         if field.kind is FieldKind.ENUM:

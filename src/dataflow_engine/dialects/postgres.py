@@ -2,15 +2,58 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from ..errors import UnsupportedError
 from ..models import Field, FieldKind
 from ..query import In
 from ._base import Dialect, Params
 
 __all__ = ["PostgresDialect"]
+
+
+def to_are(pattern: str) -> str:
+    """Rewrite the Python/PCRE spellings PostgreSQL's ARE reads differently.
+
+    ``\\b``/``\\B`` (word boundary outside brackets) become ``\\y``/``\\Y``; constructs
+    with no ARE equivalent raise ``UnsupportedError`` instead of matching something else.
+    """
+    if "(?P" in pattern or re.search(r"\(\?<(?![=!])", pattern):
+        raise UnsupportedError(
+            "$regex: named groups are not available on postgresql",
+            details={"dialect": "postgresql", "operator": "$regex"},
+        )
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            if not in_class and nxt in "bB":
+                out.append("\\y" if nxt == "b" else "\\Y")
+            else:
+                out.append(ch + nxt)
+            i += 2
+            continue
+        if ch == "[" and not in_class:
+            in_class = True
+            out.append(ch)
+            if pattern[i + 1 : i + 2] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":  # a leading ']' is literal
+                out.append("]")
+                i += 1
+        elif ch == "]" and in_class:
+            in_class = False
+            out.append(ch)
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def _to_uuid(value: Any) -> uuid.UUID:
@@ -47,4 +90,4 @@ class PostgresDialect(Dialect):
             flags += "x"
         if "i" in options:
             flags += "i"
-        return f"{col} ~ {params.add(f'(?{flags}){pattern}')}"
+        return f"{col} ~ {params.add(f'(?{flags}){to_are(pattern)}')}"

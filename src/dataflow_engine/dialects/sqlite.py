@@ -98,6 +98,16 @@ class SQLiteDialect(Dialect):
             return "(strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now'))"
         return super().default_ddl(field)
 
+    def limit_sql(self, limit: int | None, offset: int | None, params: Params) -> str:
+        if limit is None and offset:
+            return f" LIMIT -1 OFFSET {params.add(offset)}"  # SQLite needs a LIMIT
+        return super().limit_sql(limit, offset, params)
+
+    def order_column_sql(self, field: Field, col: str) -> str:
+        if field.kind is FieldKind.DECIMAL:
+            return f"{col} COLLATE df_decimal"  # numeric order, not text order
+        return col
+
     def lock_suffix(self) -> str:
         return ""  # BEGIN IMMEDIATE already holds the write lock
 

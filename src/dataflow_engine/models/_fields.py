@@ -316,6 +316,8 @@ def _c_json(v: Any, f: Field) -> Any:
             v = list(v)
         if not isinstance(v, list):
             raise _Bad
+        if f.item_type is float:
+            v = [float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in v]
         if f.item_type is not None:
             for item in v:
                 if not isinstance(item, f.item_type) or (
@@ -330,6 +332,8 @@ def _c_enum(v: Any, f: Field) -> Any:
     enum_type: type[enum.Enum] = f.python_type
     if isinstance(v, enum_type):
         return v
+    if isinstance(v, bool) and not any(isinstance(m.value, bool) for m in enum_type):
+        raise _Bad(f"allowed: {', '.join(repr(m.value) for m in enum_type)}")
     try:
         return enum_type(v)
     except (ValueError, TypeError):

@@ -272,7 +272,9 @@ def build_model(cls: type) -> ModelDef:
 
     indexes = _groups("indexes")
     unique = _groups("unique")
-    table = options.get("table") or table_name_for(cls.__name__)
+    table = options.get("table")
+    if table is None:
+        table = table_name_for(cls.__name__)
     if not isinstance(table, str) or not table:
         raise ModelError(
             f"model {cls.__name__}: __dataflow__['table'] must be a non-empty string",

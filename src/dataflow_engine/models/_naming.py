@@ -42,6 +42,24 @@ _UNCOUNTABLE = {
 }
 
 
+_F_TO_VES = {
+    "knife",
+    "wife",
+    "life",
+    "leaf",
+    "half",
+    "wolf",
+    "shelf",
+    "calf",
+    "loaf",
+    "thief",
+    "self",
+    "elf",
+    "scarf",
+    "wharf",
+}
+
+
 def snake_case(name: str) -> str:
     """``OrderItem`` -> ``order_item``, ``HTTPRequest`` -> ``http_request``."""
     step = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
@@ -56,17 +74,15 @@ def pluralize(word: str) -> str:
     if word in _IRREGULAR:
         return _IRREGULAR[word]
     if word.endswith(("s", "x", "z", "ch", "sh")):
-        if word.endswith(("ss", "us", "is", "x", "z", "ch", "sh")):
-            if word.endswith("is"):
-                return word[:-2] + "es"  # analysis -> analyses
-            return word + "es"
-        return word  # already plural-looking ("settings")
+        if word.endswith("is"):
+            return word[:-2] + "es"  # analysis -> analyses
+        if word.endswith(("ss", "us", "as", "x", "z", "ch", "sh")):
+            return word + "es"  # address -> addresses, status -> statuses, alias -> aliases
+        return word  # a consonant before the 's' already reads plural ("settings")
     if word.endswith("y") and len(word) > 1 and word[-2] not in "aeiou":
         return word[:-1] + "ies"
-    if word.endswith("fe"):
-        return word[:-2] + "ves"
-    if word.endswith("f") and word not in ("roof", "chief", "belief", "proof", "chef"):
-        return word[:-1] + "ves"
+    if word in _F_TO_VES:
+        return word.removesuffix("fe").removesuffix("f") + "ves"
     return word + "s"
 
 

@@ -407,7 +407,9 @@ class UpdateNode(Node):
         plan = _plan(cls)
         d = plan.dialect
         now = d.now()
-        async with ctx.atomic() as conn:
+        # By id it is one statement; by filter, a locked read and the write.
+        scope = ctx.connection() if params.get("id") is not None else ctx.atomic()
+        async with scope as conn:
             if params.get("id") is None:
                 row = await _one_row(cls, conn, plan, params, lock=True)
                 if row is None:
@@ -483,7 +485,9 @@ class DeleteNode(Node):
         cls = type(self)
         plan = _plan(cls)
         d = plan.dialect
-        async with ctx.atomic() as conn:
+        # By id it is one statement; by filter, a locked read and the write.
+        scope = ctx.connection() if params.get("id") is not None else ctx.atomic()
+        async with scope as conn:
             if params.get("id") is None:
                 row = await _one_row(cls, conn, plan, params, lock=True)
                 if row is None:

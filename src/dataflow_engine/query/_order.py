@@ -60,6 +60,8 @@ def parse_order_by(value: Any, model: ModelDef) -> list[OrderItem]:
     seen: set[str] = set()
     for name, direction in entries:
         field = _field(model, name, "order_by")
+        if isinstance(direction, bool):
+            direction = None  # True/False are not directions (True == 1 in Python)
         if direction in (1, "asc", "ASC"):
             desc = False
         elif direction in (-1, "desc", "DESC"):
