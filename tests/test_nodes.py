@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -459,3 +461,30 @@ def test_node_outputs_match_their_declarations(users: DataFlow) -> None:
 
 def _kind(node_id: str) -> str:
     return "".join(part.capitalize() for part in node_id.split("_"))
+
+
+def test_bulk_delete_soft_delete_flag_on_a_plain_model(users: DataFlow) -> None:
+    seed(users, 3)
+    with pytest.raises(WorkflowValidationError) as info:
+        one(users, "UserBulkDeleteNode", {"filter": {"age": 20}, "soft_delete": True})
+    assert "soft_delete" in str(info.value)
+    assert one(users, "UserBulkDeleteNode", {"filter": {"age": 20}, "soft_delete": False}) == {
+        "deleted": 1
+    }
+
+
+def test_sqlite_files_use_wal(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    db = DataFlow(f"sqlite:///{path}")
+    try:
+
+        @db.model
+        class Row:
+            name: str
+
+        one(db, "RowCreateNode", {"name": "x"})
+        raw = sqlite3.connect(path)  # another process's view of the same file
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        raw.close()
+    finally:
+        db.close()

@@ -1066,9 +1066,12 @@ class BulkDeleteNode(Node):
             params["hard"] = Param(
                 "hard", "bool", default=False, doc="remove rows instead of marking them deleted"
             )
-            params["soft_delete"] = Param(
-                "soft_delete", "bool", default=None, doc="false is the same as hard=True"
-            )
+        params["soft_delete"] = Param(
+            "soft_delete",
+            "bool",
+            default=None,
+            doc="true: mark rows deleted (needs a soft-delete model); false: remove them",
+        )
         return params
 
     @classmethod
@@ -1083,6 +1086,14 @@ class BulkDeleteNode(Node):
         _bulk_filter_guard(cls, out, problems)
         if out.get("soft_delete") is False:
             out["hard"] = True
+        elif out.get("soft_delete") is True and not cls.model.soft_delete:
+            problems.add(
+                "DF-PARAM-CONFLICT",
+                f"{cls.type_name}: soft_delete=True needs a soft-delete model; set "
+                f"__dataflow__ = {{'soft_delete': True}} on {cls.model.name}, or drop the "
+                "parameter to delete the rows",
+                ("soft_delete",),
+            )
         return out
 
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
