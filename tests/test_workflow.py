@@ -249,3 +249,31 @@ def test_node_class_can_be_passed_instead_of_a_name(shop: DataFlow) -> None:
     wf.add_node(shop.nodes["CustomerCountNode"], "n", {})
     results, _ = LocalRuntime().execute(wf.build())
     assert results["n"] == {"count": 0}
+
+
+def test_a_built_workflow_runs_again_and_again_with_the_same_result(shop: DataFlow) -> None:
+    wf = WorkflowBuilder()
+    wf.add_node(
+        "CustomerBulkUpsertNode",
+        "upsert",
+        {
+            "data": [{"name": "a", "email": "a@x"}, {"name": "b", "email": "b@x"}],
+            "match_fields": ["email"],
+        },
+    )
+    wf.add_node("OrderBulkCreateNode", "orders", {"data": [{"customer_id": 1, "total": 2.0}]})
+    wf.add_node(
+        "CustomerUpdateNode",
+        "touch",
+        {"filter": {"email": "a@x"}, "fields": {"$set": {"tier": "gold"}}},
+    )
+    wf.add_node("OrderCountNode", "count", {})
+    built = wf.build()
+    wf.add_node("OrderCountNode", "added_later", {})  # does not change the built workflow
+    runtime = LocalRuntime(dataflow=shop)
+    first, _ = runtime.execute(built)
+    second, _ = runtime.execute(built)
+    assert first["upsert"] == {"inserted": 2, "updated": 0}
+    assert second["upsert"] == {"inserted": 0, "updated": 2}
+    assert (first["count"]["count"], second["count"]["count"]) == (1, 2)
+    assert second["touch"]["tier"] == "gold" and "added_later" not in second

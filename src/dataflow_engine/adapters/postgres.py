@@ -34,6 +34,12 @@ def _json_encode(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 
+async def _keep_session(conn: Any) -> None:
+    """Pool release hook. The engine leaves no session state behind (no SET, LISTEN,
+    session advisory locks or temporary tables; open transactions are rolled back by the
+    driver first), so the default reset round trip on every release is skipped."""
+
+
 async def _init_connection(conn: Any) -> None:
     # Binary codecs, so COPY (binary) works for JSON columns too.
     await conn.set_type_codec(
@@ -174,6 +180,7 @@ class PostgresAdapter(Adapter):
                     max_size=self.settings.pool_size,
                     command_timeout=self.settings.command_timeout,
                     init=_init_connection,
+                    reset=_keep_session,
                     server_settings=server_settings,
                     ssl=ssl if ssl and ssl != "disable" else None,
                     timeout=self.settings.pool_timeout,

@@ -145,19 +145,21 @@ class Dialect:
 
     def row_decoder(self, fields: Sequence[Field]) -> RowDecoder:
         """A fast function from a result row (in ``fields`` order) to a dict."""
-        names = [f.name for f in fields]
-        conversions = [
-            (i, f.name, dec) for i, f in enumerate(fields) if (dec := self.decoder(f)) is not None
-        ]
-
-        def decode(row: Sequence[Any]) -> dict[str, Any]:
-            out = dict(zip(names, row, strict=False))
-            for i, name, dec in conversions:
-                value = row[i]
-                if value is not None:
-                    out[name] = dec(value)
-            return out
-
+        # Generated once per column list: one dict display per row is several times faster
+        # than zip-and-patch. Field names enter the code only as repr() string literals.
+        namespace: dict[str, Any] = {}
+        items = []
+        for i, f in enumerate(fields):
+            key = repr(str(f.name))
+            dec = self.decoder(f)
+            if dec is None:
+                items.append(f"{key}: r[{i}]")
+            else:
+                namespace[f"d{i}"] = dec
+                items.append(f"{key}: (None if r[{i}] is None else d{i}(r[{i}]))")
+        source = "def decode(r):\n    return {" + ", ".join(items) + "}\n"
+        exec(source, namespace)
+        decode: RowDecoder = namespace["decode"]
         return decode
 
     def now(self) -> dt.datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import inspect
 import typing
 from collections.abc import Iterable, Mapping
@@ -83,7 +84,7 @@ class ModelDef:
         """Node kind -> node type name, e.g. ``{"Create": "UserCreateNode", ...}``."""
         return {kind: f"{self.name}{kind}Node" for kind in NODE_KINDS}
 
-    @property
+    @functools.cached_property
     def writable_fields(self) -> dict[str, Field]:
         """Fields a Create or Update may set (auto columns excluded)."""
         return {n: f for n, f in self.fields.items() if not f.auto}

@@ -215,6 +215,20 @@ class Node:
         return problems.items
 
     @classmethod
+    def check(
+        cls,
+        params: Mapping[str, Any],
+        *,
+        node_id: str | None = None,
+        pending: frozenset[str] = frozenset(),
+    ) -> tuple[dict[str, Any], list[Diagnostic]]:
+        """Normalised parameters and every problem (the parameters are usable as prepared
+        parameters when there is no problem and nothing is pending)."""
+        problems = Problems(node_id, collect=True, pending=pending)
+        normalized = cls.normalize(params, problems)
+        return normalized, problems.items
+
+    @classmethod
     def prepare(cls, params: Mapping[str, Any], node_id: str | None = None) -> dict[str, Any]:
         """Validated, normalised parameters; raises the first ``ValidationError``."""
         return cls.normalize(params, Problems(node_id, collect=False))

@@ -195,15 +195,9 @@ def _validate_record(
 
 
 async def _insert_row(conn: Connection, plan: ModelPlan, values: dict[str, Any]) -> dict[str, Any]:
-    rows = await conn.fetch(plan.insert_one, plan.encode_insert_row(values))
+    stamp = plan.stamp(plan.dialect.now())
+    rows = await conn.fetch(plan.insert_one, plan.encode_insert_row(values, stamp))
     return plan.decode(rows[0])
-
-
-def _stamp(plan: ModelPlan, record: dict[str, Any], now: dt.datetime) -> None:
-    record["created_at"] = now
-    record["updated_at"] = now
-    if plan.model.versioned:
-        record["version"] = 1
 
 
 def _row_selector(
@@ -296,7 +290,6 @@ class CreateNode(Node):
 
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
         plan = _plan(type(self))
-        _stamp(plan, params, plan.dialect.now())
         async with ctx.connection() as conn:
             return await _insert_row(conn, plan, params)
 
@@ -414,14 +407,16 @@ class UpdateNode(Node):
                 row = await _one_row(cls, conn, plan, params, lock=True)
                 if row is None:
                     raise _not_found(cls, params)
-                params["id"] = [row[f.name] for f in plan.pk_fields]
+                key = [row[f.name] for f in plan.pk_fields]
+            else:
+                key = params["id"]
             p = Params(d)
             sets = [d.set_sql(item, p, now) for item in params["_set"]]
             sets.append(
                 f"{d.column(cls.model.fields['updated_at'])} = "
                 f"{p.add_field(cls.model.fields['updated_at'], now)}"
             )
-            where = _row_selector(cls, plan, {"id": params["id"]}, p)
+            where = _row_selector(cls, plan, {"id": key}, p)
             if cls.model.versioned:
                 vcol = d.column(cls.model.fields["version"])
                 sets.append(f"{vcol} = {vcol} + 1")
@@ -430,10 +425,10 @@ class UpdateNode(Node):
             rows = await conn.fetch(sql + d.returning_sql(plan.fields), p.values)
             if not rows:
                 if cls.model.versioned:
-                    current = await _one_row(cls, conn, plan, {"id": params["id"]})
+                    current = await _one_row(cls, conn, plan, {"id": key})
                     if current is not None:
                         raise OptimisticLockError(
-                            f"{cls.type_name}: {cls.model.name} {_plain_id(params['id'])!r} "
+                            f"{cls.type_name}: {cls.model.name} {_plain_id(key)!r} "
                             f"is at version {current['version']}, not {params['version']}; "
                             "read it again and retry",
                             details={
@@ -492,16 +487,18 @@ class DeleteNode(Node):
                 row = await _one_row(cls, conn, plan, params, lock=True)
                 if row is None:
                     raise _not_found(cls, params)
-                params["id"] = [row[f.name] for f in plan.pk_fields]
+                key = [row[f.name] for f in plan.pk_fields]
+            else:
+                key = params["id"]
             p = Params(d)
             pk_select = plan.pk_fields
             if plan.soft_delete_field is not None and not params.get("hard"):
                 f = plan.soft_delete_field
                 set_sql = f"{d.column(f)} = {p.add_field(f, d.now())}"
-                where = _row_selector(cls, plan, {"id": params["id"]}, p)
+                where = _row_selector(cls, plan, {"id": key}, p)
                 sql = f"UPDATE {plan.table} SET {set_sql} WHERE {where}"
             else:
-                where = _row_selector(cls, plan, {"id": params["id"]}, p, include_deleted=True)
+                where = _row_selector(cls, plan, {"id": key}, p, include_deleted=True)
                 sql = f"DELETE FROM {plan.table} WHERE {where}"
             rows = await conn.fetch(sql + d.returning_sql(pk_select), p.values)
         if not rows:
@@ -825,8 +822,7 @@ class UpsertNode(Node):
                         "record": await self._apply(conn, plan, row, params),
                         "action": "updated",
                     }
-                record = dict(params["create"])
-                _stamp(plan, record, plan.dialect.now())
+                record = params["create"]
                 try:
                     async with conn.transaction():
                         created = await _insert_row(conn, plan, record)
@@ -918,17 +914,19 @@ class BulkCreateNode(Node):
                 ("on_conflict",),
             )
         if not problems.provided("data"):
-            out["data"] = _validate_rows(cls, out.get("data"), problems)
+            data = out.get("data") or []
+            encoded = _plan(cls).encode_rows(data) if not problems.pending else None
+            if encoded is None:  # the detailed validator names every bad row and field
+                records = _validate_rows(cls, data, problems)
+                encoded = [tuple(_plan(cls).encode_insert_row(r, ())) for r in records]
+            out["_rows"] = encoded
         return out
 
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
         plan = _plan(type(self))
         d = plan.dialect
-        now = d.now()
-        rows = []
-        for record in params["data"]:
-            _stamp(plan, record, now)
-            rows.append(plan.encode_insert_row(record))
+        stamp = plan.stamp(d.now())
+        rows = [r + stamp for r in params["_rows"]]
         ignore = params["on_conflict"] == "ignore"
         want_ids = params["return_ids"]
         if not rows:
@@ -1252,13 +1250,13 @@ class BulkUpsertNode(Node):
                         row[f.name] for f in pk
                     ]
             inserts, updates = [], []
+            stamp = plan.stamp(now)
             for key, record in by_key.items():
-                given = record.pop("__given__", set(record))
+                given = record["__given__"]
                 if key in existing:
                     updates.append((existing[key], record, given))
                 else:
-                    _stamp(plan, record, now)
-                    inserts.append(plan.encode_insert_row(record))
+                    inserts.append(plan.encode_insert_row(record, stamp))
             if inserts:
                 sql = d.insert_sql(model, plan.insert_fields, 1, 1)
                 await conn.executemany(sql, inserts)

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..dialects import Dialect, Params, RowDecoder
 from ..errors import ValidationError
-from ..models import Field, ModelDef
+from ..models import MISSING, Field, ModelDef
 from ..query import Node as FilterNode
 
 __all__ = ["ModelPlan"]
@@ -24,14 +24,13 @@ class ModelPlan:
         self.select = dialect.select_list(self.fields)
         self.decode: RowDecoder = dialect.row_decoder(self.fields)
         self.pk_fields = [model.fields[k] for k in model.primary_key]
-        skip = {"deleted_at", "tenant_id"}
-        self.insert_fields: list[Field] = [
-            f
-            for f in self.fields
-            if not (f.auto and (f.name in skip or (f.primary_key and model.auto_id)))
-        ]
+        # Insert columns: the writable fields, then the columns stamped at write time.
+        self.writable: list[Field] = [f for f in self.fields if not f.auto]
+        stamped = ["created_at", "updated_at"] + (["version"] if model.versioned else [])
+        self.stamp_fields: list[Field] = [model.fields[n] for n in stamped]
+        self.insert_fields: list[Field] = self.writable + self.stamp_fields
         self.insert_encoders: list[Callable[[Any], Any] | None] = [
-            dialect.encoder(f) for f in self.insert_fields
+            dialect.encoder(f) for f in self.writable
         ]
         self.insert_one = dialect.insert_sql(
             model,
@@ -40,6 +39,11 @@ class ModelPlan:
             1,
             returning=self.fields if dialect.supports_returning else None,
         )
+        self._writable_names = frozenset(f.name for f in self.writable)
+        self._row_specs = [
+            (f.name, f, enc, f.default is not MISSING or f.nullable)
+            for f, enc in zip(self.writable, self.insert_encoders, strict=True)
+        ]
         self.soft_delete_field = model.fields.get("deleted_at") if model.soft_delete else None
         self._decoders: dict[tuple[str, ...], RowDecoder] = {}
 
@@ -50,13 +54,53 @@ class ModelPlan:
             dec = self._decoders[key] = self.dialect.row_decoder(fields)
         return dec
 
-    def encode_insert_row(self, values: dict[str, Any]) -> list[Any]:
-        """Driver values for ``insert_fields`` from a validated record."""
+    def stamp(self, now: Any) -> tuple[Any, ...]:
+        """Encoded values of the stamp columns (created_at, updated_at[, version])."""
+        enc = self.dialect.encode
+        values = [enc(self.stamp_fields[0], now), enc(self.stamp_fields[1], now)]
+        if len(self.stamp_fields) > 2:
+            values.append(1)
+        return tuple(values)
+
+    def encode_insert_row(self, values: dict[str, Any], stamp: tuple[Any, ...]) -> list[Any]:
+        """Driver values for ``insert_fields`` from a validated record and a stamp."""
         out = []
-        for f, enc in zip(self.insert_fields, self.insert_encoders, strict=True):
+        for f, enc in zip(self.writable, self.insert_encoders, strict=True):
             v = values.get(f.name)
             out.append(enc(v) if enc is not None and v is not None else v)
+        out.extend(stamp)
         return out
+
+    def encode_rows(self, data: Any) -> list[tuple[Any, ...]] | None:
+        """Validate and encode records in one pass (``writable`` column order).
+
+        The fast path for bulk writes; returns None as soon as a record needs the detailed
+        validator (an unknown or missing field, a bad value), which then reports it.
+        """
+        names = self._writable_names
+        specs = self._row_specs
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
+        try:
+            for record in data:
+                if not names.issuperset(record):
+                    return None
+                values = []
+                for name, f, enc, optional in specs:
+                    v = record.get(name, MISSING)
+                    if v is MISSING:
+                        if not optional:
+                            return None
+                        v = f.default_value() if f.default is not MISSING else None
+                    elif v is not None:
+                        v = f._check(v)
+                    elif not f.nullable:
+                        return None
+                    values.append(enc(v) if enc is not None and v is not None else v)
+                append(tuple(values))
+        except Exception:  # a value the detailed validator will explain
+            return None
+        return rows
 
     def where(
         self, node: FilterNode | None, params: Params, *, include_deleted: bool = False

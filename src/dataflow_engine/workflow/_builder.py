@@ -47,6 +47,7 @@ class Workflow:
     nodes: list[_NodeSpec]
     connections: list[_Connection]
     order: list[str] = field(default_factory=list)
+    prepared: dict[str, tuple[type[Node], dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The workflow definition (DESIGN §10 format)."""
@@ -159,22 +160,36 @@ class WorkflowBuilder:
             data = json.loads(text)
         return cls.from_dict(data)
 
+    def _definition(self) -> dict[str, Any]:
+        # The validator only reads, so parameters are passed by reference (no copy of a
+        # 100,000-record BulkCreate), and node classes are kept as they are.
+        return {
+            "nodes": [{"id": n.id, "type": n.type, "params": n.params} for n in self._nodes],
+            "connections": [
+                {"from": f"{c.source}.{c.output_path}", "to": f"{c.target}.{c.input_path}"}
+                for c in self._connections
+            ],
+        }
+
     def validate(self, dataflow: DataFlow | None = None) -> list[Any]:
         """Every problem in the workflow, as diagnostics (empty when it is valid)."""
-        definition = self.to_dict()
-        for spec, node in zip(self._nodes, definition["nodes"], strict=True):
-            node["type"] = spec.type  # keep classes, so a class resolves to itself
-        return validate_workflow(definition, dataflow)
+        return validate_workflow(self._definition(), dataflow)
 
     def build(self, dataflow: DataFlow | None = None) -> Workflow:
         """Validate and return the workflow.
 
+        The built workflow keeps the validated parameters, so running it does not
+        validate literal parameters again. Later changes to the builder do not affect it.
+
         Raises:
             WorkflowValidationError: listing every problem with its node id.
         """
-        errors = [d for d in self.validate(dataflow) if d.severity == "error"]
+        prepared: dict[str, tuple[type[Node], dict[str, Any]]] = {}
+        found = validate_workflow(self._definition(), dataflow, prepared=prepared)
+        errors = [d for d in found if d.severity == "error"]
         if errors:
             raise WorkflowValidationError(errors)
         ids = [n.id for n in self._nodes]
         order, _ = execution_order(ids, [(c.source, c.target) for c in self._connections])
-        return Workflow(copy.deepcopy(self._nodes), list(self._connections), order)
+        nodes = [_NodeSpec(n.id, n.type, dict(n.params)) for n in self._nodes]
+        return Workflow(nodes, list(self._connections), order, prepared)

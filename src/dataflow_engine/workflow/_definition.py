@@ -104,13 +104,18 @@ def input_path_problem(cls: type[Node], path: str) -> str | None:
 
 
 def validate_workflow(
-    definition: Mapping[str, Any], dataflow: DataFlow | None = None
+    definition: Mapping[str, Any],
+    dataflow: DataFlow | None = None,
+    *,
+    prepared: dict[str, tuple[type[Node], dict[str, Any]]] | None = None,
 ) -> list[Diagnostic]:
     """Every problem in a workflow definition, each with a code, node id and path.
 
     Checks node types (with suggestions), parameters (unknown, missing, literal types,
     fields and operators inside filters and updates), connections (unknown nodes,
-    outputs and inputs), duplicate ids and cycles.
+    outputs and inputs), duplicate ids and cycles. When ``prepared`` is given, it receives
+    the node class and validated parameters of every node that has no problem and no
+    incoming connection.
     """
     diags: list[Diagnostic] = []
     nodes = definition.get("nodes")
@@ -256,9 +261,12 @@ def validate_workflow(
     for node_id, cls in classes.items():
         i = index[node_id]
         params = nodes[i].get("params", {}) or {}
-        for d in cls.validate_params(params, node_id=node_id, pending=frozenset(pending[node_id])):
+        normalized, found = cls.check(params, node_id=node_id, pending=frozenset(pending[node_id]))
+        for d in found:
             d.path = ("nodes", i, *d.path)
             diags.append(d)
+        if prepared is not None and not found and not pending[node_id]:
+            prepared[node_id] = (cls, normalized)
     _, cycle = execution_order(list(index), edges)
     if cycle:
         diags.append(
