@@ -112,7 +112,7 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
             )
         # This thread already runs another loop (a notebook, async code): drive the
         # engine loop from a worker thread and wait for it here.
-        return _worker().submit(run_sync, coro, timeout).result()
+        return _worker().submit(lambda: run_sync(coro, timeout)).result()
     loop = _get_loop()
     me = threading.get_ident()
     with _state:
@@ -137,7 +137,7 @@ async def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
     if in_engine_loop():
         return await coro
-    return await asyncio.wrap_future(_worker().submit(run_sync, coro))
+    return await asyncio.wrap_future(_worker().submit(lambda: run_sync(coro)))
 
 
 def _worker() -> ThreadPoolExecutor:
