@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -11,6 +10,7 @@ from .adapters import Adapter, Connection, create_adapter
 from .config import Settings
 from .errors import ConfigurationError, ModelError, SchemaError, UniqueViolation, UnsupportedError
 from .models import ModelDef, build_model
+from .models._model import suggest
 from .nodes import NODE_CLASSES, ModelPlan, Node
 from .nodes._registry import register_instance, unregister_instance
 
@@ -76,7 +76,7 @@ class DataFlow:
     def __init__(self, url: str | None = None, **options: Any) -> None:
         for key in options:
             if key not in _OPTIONS:
-                close = difflib.get_close_matches(key, _OPTIONS, n=1)
+                close = suggest(key, _OPTIONS)[:1]
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ConfigurationError(
                     f"unknown DataFlow option {key!r}{hint}", details={"option": key}
@@ -162,7 +162,7 @@ class DataFlow:
         try:
             return self._models[name]
         except KeyError:
-            close = difflib.get_close_matches(name, self._models, n=3)
+            close = suggest(name, self._models)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             raise ModelError(
                 f"no model named {name!r}{hint}",

@@ -12,7 +12,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote
 
 from .errors import ConfigurationError
 
@@ -36,7 +35,19 @@ _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 def _decode(text: str) -> str:
     # Decode only well-formed %XX escapes so a raw '%' in a password survives.
-    return unquote(text) if _PERCENT_ESCAPE.search(text) else text
+    if not _PERCENT_ESCAPE.search(text):
+        return text
+    from urllib.parse import unquote
+
+    return unquote(text)
+
+
+def _query(text: str) -> dict[str, str]:
+    if not text:
+        return {}
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(text))
 
 
 @dataclass(frozen=True)
@@ -121,9 +132,7 @@ def parse_url(url: str) -> DatabaseURL:
         if path.startswith("/"):
             path = path[1:]
         database = _decode(path) or None
-        return DatabaseURL(
-            dialect="sqlite", raw_scheme=scheme, database=database, query=dict(parse_qsl(qs))
-        )
+        return DatabaseURL(dialect="sqlite", raw_scheme=scheme, database=database, query=_query(qs))
 
     # Credentials end at the last '@' before the host; the host part holds no '@'.
     query: dict[str, str] = {}
@@ -131,7 +140,7 @@ def parse_url(url: str) -> DatabaseURL:
     at = rest.rfind("@")
     creds, hostpart = (rest[:at], rest[at + 1 :]) if at >= 0 else ("", rest)
     hostpart, _, qs = hostpart.partition("?")
-    query = dict(parse_qsl(qs))
+    query = _query(qs)
     hostport, _, database = hostpart.partition("/")
     username: str | None = None
     password: str | None = None

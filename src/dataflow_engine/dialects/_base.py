@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -107,6 +106,8 @@ class Dialect:
         name = f"{prefix}_{table}_{'_'.join(columns)}"
         if len(name.encode()) <= self.max_identifier_length:
             return name
+        import hashlib
+
         digest = hashlib.sha1(name.encode()).hexdigest()[:12]
         stem = table.encode()[:20].decode("utf-8", errors="ignore")
         return self.check_identifier(f"{prefix}_{stem}_{digest}", "index")

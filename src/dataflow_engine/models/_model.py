@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import functools
 import inspect
 import typing
@@ -134,6 +133,8 @@ def _plain(value: Any) -> Any:
 
 def suggest(name: str, candidates: Iterable[str]) -> list[str]:
     """Up to three close matches for ``name``."""
+    import difflib  # only needed when something is wrong
+
     return difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
 
 

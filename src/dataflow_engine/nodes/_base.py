@@ -140,15 +140,34 @@ class Node:
     description: ClassVar[str] = ""
     #: parameters whose value is a document keyed by model field names
     field_documents: ClassVar[tuple[str, ...]] = ()
+    _parameters: ClassVar[dict[str, Param]]
+    _outputs: ClassVar[OutputSpec]
+    _aliases: ClassVar[dict[str, str]]
 
     @classmethod
     def parameters(cls) -> dict[str, Param]:
-        """The declared parameters, by name."""
-        raise NotImplementedError
+        """The declared parameters, by name (computed once per node class)."""
+        cached: dict[str, Param] | None = cls.__dict__.get("_parameters")
+        if cached is None:
+            cached = cls._declare_parameters()
+            cls._parameters = cached
+        return cached
 
     @classmethod
     def outputs(cls) -> OutputSpec:
-        """The declared output keys and their shapes."""
+        """The declared output keys and their shapes (computed once per node class)."""
+        cached: OutputSpec | None = cls.__dict__.get("_outputs")
+        if cached is None:
+            cached = cls._declare_outputs()
+            cls._outputs = cached
+        return cached
+
+    @classmethod
+    def _declare_parameters(cls) -> dict[str, Param]:
+        raise NotImplementedError
+
+    @classmethod
+    def _declare_outputs(cls) -> OutputSpec:
         raise NotImplementedError
 
     @classmethod
@@ -166,7 +185,12 @@ class Node:
 
     @classmethod
     def aliases(cls) -> dict[str, str]:
-        return {a: p.name for p in cls.parameters().values() for a in p.aliases}
+        """Alternative parameter names, mapped to the declared name."""
+        cached: dict[str, str] | None = cls.__dict__.get("_aliases")
+        if cached is None:
+            cached = {a: p.name for p in cls.parameters().values() for a in p.aliases}
+            cls._aliases = cached
+        return cached
 
     @classmethod
     def canonical(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
@@ -267,7 +291,9 @@ _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "dict": lambda v: isinstance(v, Mapping),
     "filter": lambda v: isinstance(v, Mapping),
     "update": lambda v: isinstance(v, Mapping),
-    "list[dict]": lambda v: isinstance(v, list | tuple) and all(isinstance(x, Mapping) for x in v),
+    "list[dict]": lambda v: (
+        isinstance(v, list | tuple) and all(type(x) is dict or isinstance(x, Mapping) for x in v)
+    ),
     "list[str]": lambda v: isinstance(v, list | tuple) and all(isinstance(x, str) for x in v),
     "list": lambda v: isinstance(v, list | tuple),
 }

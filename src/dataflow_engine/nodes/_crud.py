@@ -264,7 +264,7 @@ class CreateNode(Node):
     description = "Insert one record and return it with its id and automatic columns."
 
     @classmethod
-    def parameters(cls) -> dict[str, Param]:
+    def _declare_parameters(cls) -> dict[str, Param]:
         return {
             n: Param(
                 n,
@@ -277,7 +277,7 @@ class CreateNode(Node):
         }
 
     @classmethod
-    def outputs(cls) -> OutputSpec:
+    def _declare_outputs(cls) -> OutputSpec:
         return {n: f.type_name for n, f in cls.model.fields.items()}
 
     @classmethod
@@ -299,7 +299,7 @@ class ReadNode(Node):
     description = "Read one record by id or by a filter that matches at most one record."
 
     @classmethod
-    def parameters(cls) -> dict[str, Param]:
+    def _declare_parameters(cls) -> dict[str, Param]:
         pk = _plan(cls).pk_fields
         return {
             "id": Param(
@@ -323,7 +323,7 @@ class ReadNode(Node):
         }
 
     @classmethod
-    def outputs(cls) -> OutputSpec:
+    def _declare_outputs(cls) -> OutputSpec:
         return {**{n: f.type_name for n, f in cls.model.fields.items()}, "found": "bool"}
 
     @classmethod
@@ -352,7 +352,7 @@ class UpdateNode(Node):
     description = "Update one record, by id or by a filter matching exactly one record."
 
     @classmethod
-    def parameters(cls) -> dict[str, Param]:
+    def _declare_parameters(cls) -> dict[str, Param]:
         params = {
             "id": Param("id", "any", doc="the record's primary key"),
             "filter": Param(
@@ -376,7 +376,7 @@ class UpdateNode(Node):
         return params
 
     @classmethod
-    def outputs(cls) -> OutputSpec:
+    def _declare_outputs(cls) -> OutputSpec:
         return {**{n: f.type_name for n, f in cls.model.fields.items()}, "updated": "bool"}
 
     @classmethod
@@ -449,7 +449,7 @@ class DeleteNode(Node):
     description = "Delete one record by id or filter (soft delete when the model has it)."
 
     @classmethod
-    def parameters(cls) -> dict[str, Param]:
+    def _declare_parameters(cls) -> dict[str, Param]:
         params = {
             "id": Param("id", "any", doc="the record's primary key"),
             "filter": Param(
@@ -466,7 +466,7 @@ class DeleteNode(Node):
         return params
 
     @classmethod
-    def outputs(cls) -> OutputSpec:
+    def _declare_outputs(cls) -> OutputSpec:
         return {"id": "any", "deleted": "bool"}
 
     @classmethod
@@ -587,7 +587,7 @@ class ListNode(Node):
     description = "List records with a filter, order, projection and pagination."
 
     @classmethod
-    def parameters(cls) -> dict[str, Param]:
+    def _declare_parameters(cls) -> dict[str, Param]:
         params = {
             "filter": Param(
                 "filter", "filter", default=None, doc="a filter document", aliases=("conditions",)
@@ -619,7 +619,7 @@ class ListNode(Node):
         return params
 
     @classmethod
-    def outputs(cls) -> OutputSpec:
+    def _declare_outputs(cls) -> OutputSpec:
         return {
             "records": "rows",
             "count": "int",
@@ -719,7 +719,7 @@ class CountNode(Node):
     description = "Count the records that match a filter."
 
     @classmethod
-    def parameters(cls) -> dict[str, Param]:
+    def _declare_parameters(cls) -> dict[str, Param]:
         params = {
             "filter": Param(
                 "filter", "filter", default=None, doc="a filter document", aliases=("conditions",)
@@ -732,7 +732,7 @@ class CountNode(Node):
         return params
 
     @classmethod
-    def outputs(cls) -> OutputSpec:
+    def _declare_outputs(cls) -> OutputSpec:
         return {"count": "int"}
 
     @classmethod
@@ -762,7 +762,7 @@ class UpsertNode(Node):
     field_documents = ("create", "update")
 
     @classmethod
-    def parameters(cls) -> dict[str, Param]:
+    def _declare_parameters(cls) -> dict[str, Param]:
         return {
             "where": Param(
                 "where", "filter", required=True, doc="a filter matching at most one record"
@@ -779,7 +779,7 @@ class UpsertNode(Node):
         }
 
     @classmethod
-    def outputs(cls) -> OutputSpec:
+    def _declare_outputs(cls) -> OutputSpec:
         return {"record": "row", "action": "str"}
 
     @classmethod
@@ -882,7 +882,7 @@ class BulkCreateNode(Node):
     description = "Insert many records atomically (all or none)."
 
     @classmethod
-    def parameters(cls) -> dict[str, Param]:
+    def _declare_parameters(cls) -> dict[str, Param]:
         return {
             "data": Param("data", "list[dict]", required=True, doc="the records to insert"),
             "batch_size": Param("batch_size", "int", default=1000, doc="rows per INSERT statement"),
@@ -898,7 +898,7 @@ class BulkCreateNode(Node):
         }
 
     @classmethod
-    def outputs(cls) -> OutputSpec:
+    def _declare_outputs(cls) -> OutputSpec:
         return {"inserted": "int", "ids": "list | None"}
 
     @classmethod
@@ -978,7 +978,7 @@ class BulkUpdateNode(Node):
     description = "Update every record matching a filter in one statement."
 
     @classmethod
-    def parameters(cls) -> dict[str, Param]:
+    def _declare_parameters(cls) -> dict[str, Param]:
         return {
             "filter": Param(
                 "filter",
@@ -1003,7 +1003,7 @@ class BulkUpdateNode(Node):
         }
 
     @classmethod
-    def outputs(cls) -> OutputSpec:
+    def _declare_outputs(cls) -> OutputSpec:
         return {"updated": "int"}
 
     @classmethod
@@ -1044,7 +1044,7 @@ class BulkDeleteNode(Node):
     description = "Delete every record matching a filter (soft delete when the model has it)."
 
     @classmethod
-    def parameters(cls) -> dict[str, Param]:
+    def _declare_parameters(cls) -> dict[str, Param]:
         params = {
             "filter": Param(
                 "filter",
@@ -1073,7 +1073,7 @@ class BulkDeleteNode(Node):
         return params
 
     @classmethod
-    def outputs(cls) -> OutputSpec:
+    def _declare_outputs(cls) -> OutputSpec:
         return {"deleted": "int"}
 
     @classmethod
@@ -1120,7 +1120,7 @@ class BulkUpsertNode(Node):
     )
 
     @classmethod
-    def parameters(cls) -> dict[str, Param]:
+    def _declare_parameters(cls) -> dict[str, Param]:
         return {
             "data": Param("data", "list[dict]", required=True, doc="the records"),
             "match_fields": Param(
@@ -1140,7 +1140,7 @@ class BulkUpsertNode(Node):
         }
 
     @classmethod
-    def outputs(cls) -> OutputSpec:
+    def _declare_outputs(cls) -> OutputSpec:
         return {"inserted": "int", "updated": "int"}
 
     @classmethod

@@ -7,10 +7,18 @@ from typing import Any
 
 from ..dialects import Dialect, Params, RowDecoder
 from ..errors import ValidationError
-from ..models import MISSING, Field, ModelDef
+from ..models import MISSING, Field, FieldKind, ModelDef
 from ..query import Node as FilterNode
 
 __all__ = ["ModelPlan"]
+
+# Inline checks that accept a value as it is; anything else goes to the field's validator.
+_FAST_CHECKS = {
+    FieldKind.STR: "type({v}) is str",
+    FieldKind.INT: "type({v}) is int and -9223372036854775808 <= {v} <= 9223372036854775807",
+    FieldKind.BOOL: "type({v}) is bool",
+    FieldKind.FLOAT: "type({v}) is float and {v} == {v}",
+}
 
 
 class ModelPlan:
@@ -40,6 +48,7 @@ class ModelPlan:
             returning=self.fields if dialect.supports_returning else None,
         )
         self._writable_names = frozenset(f.name for f in self.writable)
+        self._encode_rows: Callable[[Any], list[tuple[Any, ...]] | None] | None = None
         self._row_specs = [
             (f.name, f, enc, f.default is not MISSING or f.nullable)
             for f, enc in zip(self.writable, self.insert_encoders, strict=True)
@@ -77,30 +86,61 @@ class ModelPlan:
         The fast path for bulk writes; returns None as soon as a record needs the detailed
         validator (an unknown or missing field, a bad value), which then reports it.
         """
-        names = self._writable_names
-        specs = self._row_specs
-        rows: list[tuple[Any, ...]] = []
-        append = rows.append
+        if self._encode_rows is None:
+            self._encode_rows = self._compile_row_encoder()
         try:
-            for record in data:
-                if not names.issuperset(record):
-                    return None
-                values = []
-                for name, f, enc, optional in specs:
-                    v = record.get(name, MISSING)
-                    if v is MISSING:
-                        if not optional:
-                            return None
-                        v = f.default_value() if f.default is not MISSING else None
-                    elif v is not None:
-                        v = f._check(v)
-                    elif not f.nullable:
-                        return None
-                    values.append(enc(v) if enc is not None and v is not None else v)
-                append(tuple(values))
+            return self._encode_rows(data)
         except Exception:  # a value the detailed validator will explain
             return None
-        return rows
+
+    def _compile_row_encoder(self) -> Callable[[Any], list[tuple[Any, ...]] | None]:
+        # Generated once per model: inline type checks for the common kinds, the field's
+        # own validator otherwise. Field names enter the code only as repr() literals.
+        ns: dict[str, Any] = {"M": MISSING, "names": self._writable_names}
+        body = []
+        out = []
+        for i, (name, f, enc, optional) in enumerate(self._row_specs):
+            ns[f"c{i}"] = f._check
+            fast = _FAST_CHECKS.get(f.kind, "False")
+            body.append(f"        v{i} = get({name!r}, M)")
+            body.append(f"        if not ({fast.format(v=f'v{i}')}):")
+            body.append(f"            if v{i} is M:")
+            if not optional:
+                body.append("                return None")
+            elif f.default is MISSING or f.default is None:
+                body.append(f"                v{i} = None")
+            elif isinstance(f.default, dict | list):  # a fresh copy for every record
+                ns[f"default{i}"] = f.default_value
+                body.append(f"                v{i} = default{i}()")
+            else:
+                ns[f"default{i}"] = f.default
+                body.append(f"                v{i} = default{i}")
+            body.append(f"            elif v{i} is None:")
+            body.append("                pass" if f.nullable else "                return None")
+            body.append("            else:")
+            body.append(f"                v{i} = c{i}(v{i})")
+            if enc is not None:
+                ns[f"e{i}"] = enc
+                out.append(f"None if v{i} is None else e{i}(v{i})")
+            else:
+                out.append(f"v{i}")
+        source = "\n".join(
+            [
+                "def encode_rows(data):",
+                "    rows = []",
+                "    append = rows.append",
+                "    for record in data:",
+                "        if not names.issuperset(record):",
+                "            return None",
+                "        get = record.get",
+                *body,
+                "        append((" + "".join(v + ", " for v in out) + "))",
+                "    return rows",
+            ]
+        )
+        exec(source, ns)
+        fn: Callable[[Any], list[tuple[Any, ...]] | None] = ns["encode_rows"]
+        return fn
 
     def where(
         self, node: FilterNode | None, params: Params, *, include_deleted: bool = False

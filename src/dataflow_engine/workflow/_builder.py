@@ -6,7 +6,6 @@ import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError, WorkflowValidationError
@@ -14,6 +13,8 @@ from ..nodes import Node
 from ._definition import execution_order, parse_endpoint, validate_workflow
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .._dataflow import DataFlow
 
 __all__ = ["Workflow", "WorkflowBuilder"]
@@ -151,6 +152,8 @@ class WorkflowBuilder:
     @classmethod
     def load(cls, path: str | Path) -> WorkflowBuilder:
         """Load a JSON or YAML workflow file."""
+        from pathlib import Path
+
         text = Path(path).read_text(encoding="utf-8")
         if str(path).endswith((".yaml", ".yml")):
             import yaml  # type: ignore[import-untyped]
