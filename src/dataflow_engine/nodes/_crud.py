@@ -163,7 +163,7 @@ def _validate_record(
                 {"field": key, "suggestions": close, "model": model.name},
             )
             continue
-        if problems.provided(".".join(str(p) for p in (*path, key))):
+        if problems.pending and problems.provided(".".join(str(p) for p in (*path, key))):
             continue
         try:
             out[key] = f.validate(value, where=f"{cls.type_name}: ")
@@ -180,7 +180,7 @@ def _validate_record(
         elif f.nullable:
             if fill_defaults:
                 out[name] = None
-        elif not (
+        elif not problems.pending or not (
             problems.provided(".".join(str(p) for p in (*path, name)))
             # a connection into BulkCreate's field fills it into every record
             or (path[:1] == ("data",) and problems.provided(name))
