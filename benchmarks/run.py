@@ -50,6 +50,7 @@ INSERT_COLUMNS = COLUMNS[1:]
 DEPARTMENTS = ("eng", "ops", "sales", "support")
 LIST_FILTER: dict[str, Any] = {"age": {"$gte": 30}, "department": "eng"}
 LIST_LIMIT = 100
+LIST_PARAMS = (30, "eng", LIST_LIMIT)  # LIST_FILTER's values, for the raw SELECT
 
 
 # -- sizes and results ------------------------------------------------------------------------
@@ -59,11 +60,11 @@ LIST_LIMIT = 100
 class Sizes:
     """How much work each workload does; ``--quick`` shrinks everything."""
 
-    create_ops: int = 1000
-    create_repeats: int = 5
+    create_ops: int = 300
+    create_repeats: int = 10
     list_table_rows: int = 100_000
-    list_ops: int = 300
-    list_repeats: int = 5
+    list_ops: int = 150
+    list_repeats: int = 10
     bulk_rows: int = 100_000
     bulk_repeats: int = 3
     import_runs: int = 7
@@ -71,11 +72,11 @@ class Sizes:
 
 
 QUICK = Sizes(
-    create_ops=200,
-    create_repeats=3,
+    create_ops=100,
+    create_repeats=4,
     list_table_rows=10_000,
-    list_ops=100,
-    list_repeats=3,
+    list_ops=50,
+    list_repeats=4,
     bulk_rows=10_000,
     bulk_repeats=2,
     import_runs=3,
@@ -94,6 +95,7 @@ class Result:
     target: str
     passed: bool
     note: str = ""
+    error: bool = False
 
     @property
     def ratio(self) -> float | None:
@@ -170,8 +172,12 @@ class Backend(ABC):
         """The driver's placeholder for the 1-based parameter ``index``."""
 
     @abstractmethod
-    def encode(self, record: Mapping[str, Any], now: dt.datetime) -> tuple[Any, ...]:
-        """Driver values for ``INSERT_COLUMNS``, stamped with ``now``."""
+    def stamp(self, now: dt.datetime) -> Any:
+        """The driver value of a ``created_at`` / ``updated_at`` timestamp."""
+
+    @abstractmethod
+    def encode(self, record: Mapping[str, Any], stamp: Any) -> tuple[Any, ...]:
+        """Driver values for ``INSERT_COLUMNS``, with ``stamp`` from :meth:`stamp`."""
 
     @abstractmethod
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
@@ -259,8 +265,10 @@ class SQLiteBackend(Backend):
     def placeholder(self, index: int) -> str:
         return "?"
 
-    def encode(self, record: Mapping[str, Any], now: dt.datetime) -> tuple[Any, ...]:
-        stamp = now.isoformat(timespec="microseconds")
+    def stamp(self, now: dt.datetime) -> Any:
+        return now.isoformat(timespec="microseconds")
+
+    def encode(self, record: Mapping[str, Any], stamp: Any) -> tuple[Any, ...]:
         return (
             record["name"],
             record["email"],
@@ -343,15 +351,18 @@ class PostgresBackend(Backend):
     def placeholder(self, index: int) -> str:
         return f"${index}"
 
-    def encode(self, record: Mapping[str, Any], now: dt.datetime) -> tuple[Any, ...]:
+    def stamp(self, now: dt.datetime) -> Any:
+        return now
+
+    def encode(self, record: Mapping[str, Any], stamp: Any) -> tuple[Any, ...]:
         return (
             record["name"],
             record["email"],
             record["age"],
             record["department"],
             record.get("active", True),
-            now,
-            now,
+            stamp,
+            stamp,
         )
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
@@ -400,7 +411,11 @@ class Bench:
             department: str
             active: bool = True
 
-        self.db.create_tables()
+        try:
+            self.db.create_tables()
+        except BaseException:
+            self.db.close()
+            raise
         self.runtime = LocalRuntime(dataflow=self.db)
         self.counter = 10_000_000  # record numbers for inserts, distinct from the seed rows
 
@@ -445,10 +460,10 @@ class Bench:
 
     async def _raw_create(self, records: list[dict[str, Any]]) -> float:
         sql = self.backend.insert_sql()
-        fetch, encode = self.backend.fetch, self.backend.encode
+        fetch, encode, stamp = self.backend.fetch, self.backend.encode, self.backend.stamp
         started = time.perf_counter()
         for record in records:
-            rows = await fetch(sql, encode(record, dt.datetime.now(dt.UTC)))
+            rows = await fetch(sql, encode(record, stamp(dt.datetime.now(dt.UTC))))
             row = dict(zip(COLUMNS, rows[0], strict=True))
         elapsed = time.perf_counter() - started
         _check(row["email"] == records[-1]["email"], "raw INSERT returned another row")
@@ -490,8 +505,8 @@ class Bench:
     async def _raw_bulk(self, data: list[dict[str, Any]]) -> float:
         encode = self.backend.encode
         started = time.perf_counter()
-        now = dt.datetime.now(dt.UTC)
-        await self.backend.bulk_insert([encode(r, now) for r in data])
+        stamp = self.backend.stamp(dt.datetime.now(dt.UTC))
+        await self.backend.bulk_insert([encode(r, stamp) for r in data])
         return time.perf_counter() - started
 
     def bulk_create(self) -> Result:
@@ -519,16 +534,17 @@ class Bench:
 
     # -- filtered list ------------------------------------------------------------------------
 
-    def _df_list(self, n: int) -> float:
+    def _list_workflow(self) -> Any:
         from dataflow_engine import WorkflowBuilder
 
         wf = WorkflowBuilder()
         wf.add_node(
-            "UserListNode",
-            "l",
-            {"filter": LIST_FILTER, "order_by": ["id"], "limit": LIST_LIMIT},
+            "UserListNode", "l", {"filter": LIST_FILTER, "order_by": ["id"], "limit": LIST_LIMIT}
         )
-        built = wf.build(self.db)
+        return wf.build(self.db)
+
+    def _df_list(self, n: int) -> float:
+        built = self._list_workflow()
         execute = self.runtime.execute
         started = time.perf_counter()
         for _ in range(n):
@@ -539,26 +555,16 @@ class Bench:
 
     async def _raw_list(self, n: int) -> float:
         sql, fetch = self.backend.list_sql(), self.backend.fetch
-        params = (LIST_FILTER["age"]["$gte"], LIST_FILTER["department"], LIST_LIMIT)
         started = time.perf_counter()
         for _ in range(n):
-            records = [dict(zip(COLUMNS, r, strict=True)) for r in await fetch(sql, params)]
+            records = [dict(zip(COLUMNS, r, strict=True)) for r in await fetch(sql, LIST_PARAMS)]
         elapsed = time.perf_counter() - started
         _check(len(records) == LIST_LIMIT, f"raw SELECT returned {len(records)} rows")
         return elapsed / n
 
     def _same_list(self) -> None:
-        from dataflow_engine import WorkflowBuilder
-
-        wf = WorkflowBuilder()
-        wf.add_node(
-            "UserListNode",
-            "l",
-            {"filter": LIST_FILTER, "order_by": ["id"], "limit": LIST_LIMIT},
-        )
-        results, _ = self.runtime.execute(wf.build(self.db))
-        params = (LIST_FILTER["age"]["$gte"], LIST_FILTER["department"], LIST_LIMIT)
-        raw = self.run(self.backend.fetch(self.backend.list_sql(), params))
+        results, _ = self.runtime.execute(self._list_workflow())
+        raw = self.run(self.backend.fetch(self.backend.list_sql(), LIST_PARAMS))
         _check(
             [r["id"] for r in results["l"]["records"]] == [r[0] for r in raw],
             "DataFlow's List and the raw SELECT returned different rows",
@@ -567,9 +573,10 @@ class Bench:
     def list_filtered(self) -> Result:
         s = self.sizes
         self.run(self.backend.clear())
-        now = dt.datetime.now(dt.UTC)
-        seed = [self.backend.encode(r, now) for r in make_records(s.list_table_rows)]
+        stamp = self.backend.stamp(dt.datetime.now(dt.UTC))
+        seed = [self.backend.encode(r, stamp) for r in make_records(s.list_table_rows)]
         self.run(self.backend.bulk_insert(seed))
+        del seed
         self._expect_rows(s.list_table_rows)
         self.run(self.backend.execute(f"ANALYZE {TABLE}"))
         self._same_list()
@@ -586,27 +593,56 @@ class Bench:
         return timings.result(name, self.backend.name, 1.5, note)
 
 
+class BenchError(RuntimeError):
+    """A workload produced a wrong result; its timings would mean nothing."""
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
-        raise AssertionError(message)
+        raise BenchError(message)
 
 
-def run_backend(backend: Backend, sizes: Sizes) -> tuple[list[Result], str]:
-    """Every database workload on one backend; the database is removed afterwards."""
+@dataclass
+class BackendRun:
+    """What one backend produced: results, the server version, and the workloads that
+    failed (each failure is printed as it happens; the other workloads still run)."""
+
+    results: list[Result] = field(default_factory=list)
+    version: str = ""
+    failed: list[str] = field(default_factory=list)
+
+
+def run_backend(backend: Backend, sizes: Sizes) -> BackendRun:
+    """Every database workload on one backend; the database is removed afterwards.
+
+    Raises:
+        Exception: the database could not be set up (nothing ran).
+    """
     loop = asyncio.new_event_loop()
     bench: Bench | None = None
+    out = BackendRun()
     try:
         loop.run_until_complete(backend.setup())
-        bench = Bench(backend, sizes, loop)
+        bench = b = Bench(backend, sizes, loop)
         loop.run_until_complete(backend.connect())
-        version = loop.run_until_complete(backend.version())
-        results = [
-            bench.create(rebuild=False),
-            bench.create(rebuild=True),
-            bench.list_filtered(),
-            bench.bulk_create(),
+        out.version = loop.run_until_complete(backend.version())
+        workloads: list[tuple[str, Callable[[], Result]]] = [
+            ("create", lambda: b.create(rebuild=False)),
+            ("create, rebuilt", lambda: b.create(rebuild=True)),
+            ("list", b.list_filtered),
+            ("bulk create", b.bulk_create),
         ]
-        return results, version
+        for name, workload in workloads:
+            print(f"  {backend.name}: {name}", file=sys.stderr, flush=True)
+            try:
+                out.results.append(workload())
+            except Exception as exc:
+                out.failed.append(f"{name} ({backend.name})")
+                out.results.append(
+                    Result(name, backend.name, None, None, "-", False, repr(exc), error=True)
+                )
+                traceback.print_exc()
+        return out
     finally:
         try:
             if bench is not None:
@@ -648,8 +684,18 @@ def _probe_import(env: Mapping[str, str]) -> tuple[float, list[str]]:
     return float(elapsed), [m for m in loaded.split(",") if m]
 
 
-def import_breakdown(env: Mapping[str, str], top: int = 12) -> list[tuple[str, int, int]]:
-    """``(module, self us, cumulative us)`` from ``-X importtime``, largest self time first."""
+@dataclass(frozen=True)
+class ImportCost:
+    """One module in ``-X importtime`` output; times in microseconds."""
+
+    module: str
+    self_us: int
+    cumulative_us: int
+    parent: str
+
+
+def import_costs(env: Mapping[str, str]) -> list[ImportCost]:
+    """Every module ``import dataflow_engine`` loads, with the module that imported it."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import dataflow_engine"],
         capture_output=True,
@@ -657,16 +703,42 @@ def import_breakdown(env: Mapping[str, str], top: int = 12) -> list[tuple[str, i
         check=True,
         env=env,
     )
-    rows = []
+    entries: list[tuple[int, str, int, int]] = []
     for line in proc.stderr.splitlines():
-        if not line.startswith("import time:") or "|" not in line:
+        if not line.startswith("import time:") or line.count("|") != 2:
             continue
-        parts = line[len("import time:") :].split("|")
-        if not parts[0].strip().isdigit():
+        own, cumulative, label = line[len("import time:") :].split("|")
+        if not own.strip().isdigit():
             continue  # the header line
-        rows.append((parts[2].strip(), int(parts[0]), int(parts[1])))
-    rows.sort(key=lambda r: r[1], reverse=True)
-    return rows[:top]
+        depth = (len(label) - len(label.lstrip()) - 1) // 2
+        entries.append((depth, label.strip(), int(own), int(cumulative)))
+    # The output is post-order: read backwards, the last entry one level up is the parent.
+    costs: list[ImportCost] = []
+    stack: list[str] = []
+    for depth, module, self_us, cumulative_us in reversed(entries):
+        del stack[depth:]
+        costs.append(ImportCost(module, self_us, cumulative_us, stack[-1] if stack else ""))
+        stack.append(module)
+    costs.reverse()
+    return costs
+
+
+def format_import_costs(costs: Sequence[ImportCost], top: int = 10) -> str:
+    """What the engine pulls in (cumulative) and what its own modules cost (self)."""
+    engine = "dataflow_engine"
+    total = next((c.cumulative_us for c in costs if c.module == engine), 0)
+    own = [c for c in costs if c.module.split(".")[0] == engine]
+    pulled = [c for c in costs if c.module.split(".")[0] != engine and c.parent.startswith(engine)]
+    own.sort(key=lambda c: c.self_us, reverse=True)
+    pulled.sort(key=lambda c: c.cumulative_us, reverse=True)
+    lines = [f"import dataflow_engine (-X importtime, one run): {total / 1000:.1f} ms"]
+    lines.append(f"  modules the engine imports, cumulative (top {top}):")
+    lines += [
+        f"    {c.cumulative_us / 1000:6.1f} ms  {c.module}  (from {c.parent})" for c in pulled[:top]
+    ]
+    lines.append(f"  engine modules, own time (top {top}):")
+    lines += [f"    {c.self_us / 1000:6.1f} ms  {c.module}" for c in own[:top]]
+    return "\n".join(lines)
 
 
 def cold_import(sizes: Sizes, env: Mapping[str, str]) -> list[Result]:
@@ -715,7 +787,7 @@ def _cells(r: Result) -> tuple[str, ...]:
         _fmt(r.raw),
         ratio,
         r.target,
-        "PASS" if r.passed else "FAIL",
+        "ERROR" if r.error else "PASS" if r.passed else "FAIL",
         r.note,
     )
 
@@ -737,6 +809,23 @@ def format_markdown(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
+def _revision() -> str:
+    """The git commit being measured, ``+changes`` when the working tree differs from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    if not head:
+        return "unknown"
+    return f"{head}+changes" if dirty else head
+
+
 def machine(versions: Mapping[str, str]) -> list[tuple[str, str]]:
     cpu = "unknown"
     mem = "unknown"
@@ -755,6 +844,7 @@ def machine(versions: Mapping[str, str]) -> list[tuple[str, str]]:
 
     return [
         ("date", dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
+        ("revision", _revision()),
         ("cpus (nproc)", str(os.cpu_count())),
         ("cpu", cpu),
         ("memory", mem),
@@ -798,25 +888,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed: list[str] = []
     started = time.perf_counter()
 
-    cache = tempfile.TemporaryDirectory(prefix="dataflow_bench_pycache_")
-    env = _bytecode_env(cache.name)
-    try:
-        results += cold_import(sizes, env)
-    except Exception:
-        failed.append("cold import")
-        traceback.print_exc()
+    costs: list[ImportCost] = []
+    with tempfile.TemporaryDirectory(prefix="dataflow_bench_pycache_") as cache:
+        env = _bytecode_env(cache)
+        try:
+            results += cold_import(sizes, env)
+            costs = import_costs(env)
+        except Exception:
+            failed.append("cold import")
+            traceback.print_exc()
 
     for factory in _backends(args.backend, args.pg_admin_url):
         backend = factory()
         print(f"running {backend.name} ...", file=sys.stderr, flush=True)
         try:
-            backend_results, version = run_backend(backend, sizes)
+            run = run_backend(backend, sizes)
         except Exception:
             failed.append(backend.name)
             traceback.print_exc()
             continue
-        results += backend_results
-        versions[backend.name] = version
+        results += run.results
+        failed += run.failed
+        versions[backend.name] = run.version
 
     print()
     for key, value in machine(versions):
@@ -827,16 +920,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.markdown:
         print()
         print(format_markdown(results))
-    try:
-        breakdown = import_breakdown(env)
-    except Exception:
-        breakdown = []
-    finally:
-        cache.cleanup()
-    if breakdown:
-        print("\nimport dataflow_engine, largest self times (-X importtime):")
-        for module, self_us, cumulative_us in breakdown:
-            print(f"  {self_us / 1000:7.1f} ms self  {cumulative_us / 1000:7.1f} ms cum  {module}")
+    if costs:
+        print()
+        print(format_import_costs(costs))
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     if failed:
         print(f"\nerrors in: {', '.join(failed)}", file=sys.stderr)
