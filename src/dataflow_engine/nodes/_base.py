@@ -94,7 +94,9 @@ class Problems:
 
     def provided(self, name: str) -> bool:
         """True when a connection will fill ``name`` (or a path below it) at run time."""
-        return bool(self.pending) and any(p == name or p.startswith(name + ".") for p in self.pending)
+        return bool(self.pending) and any(
+            p == name or p.startswith(name + ".") for p in self.pending
+        )
 
 
 @dataclass

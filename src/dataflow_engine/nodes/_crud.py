@@ -180,10 +180,13 @@ def _validate_record(
         elif f.nullable:
             if fill_defaults:
                 out[name] = None
-        elif not problems.pending or not (
-            problems.provided(".".join(str(p) for p in (*path, name)))
-            # a connection into BulkCreate's field fills it into every record
-            or (path[:1] == ("data",) and problems.provided(name))
+        elif (
+            not problems.pending
+            or not (
+                problems.provided(".".join(str(p) for p in (*path, name)))
+                # a connection into BulkCreate's field fills it into every record
+                or (path[:1] == ("data",) and problems.provided(name))
+            )
         ):
             problems.add(
                 "DF-PARAM-MISSING",
