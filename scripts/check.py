@@ -11,11 +11,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+PATHS = ["src", "tests", "examples", "benchmarks", "scripts"]
 STEPS = [
-    ("ruff check", [sys.executable, "-m", "ruff", "check", "src", "tests", "examples",
-                    "benchmarks", "scripts"]),
-    ("ruff format", [sys.executable, "-m", "ruff", "format", "--check", "src", "tests",
-                     "examples", "benchmarks", "scripts"]),
+    ("ruff check", [sys.executable, "-m", "ruff", "check", *PATHS]),
+    ("ruff format", [sys.executable, "-m", "ruff", "format", "--check", *PATHS]),
     ("mypy", [sys.executable, "-m", "mypy"]),
 ]
 
