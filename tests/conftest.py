@@ -23,7 +23,9 @@ REQUIRE_ALL = os.environ.get("DATAFLOW_TEST_REQUIRE_ALL", "").lower() in ("1", "
 PG_ADMIN_URL = os.environ.get(
     "DATAFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-BACKENDS = ["sqlite-memory", "sqlite-file", "postgresql"]
+MYSQL_ADMIN_URL = os.environ.get("DATAFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+# "mysql-noreturning" runs the MySQL 8 code path (no RETURNING) against the same server.
+BACKENDS = ["sqlite-memory", "sqlite-file", "postgresql", "mysql", "mysql-noreturning"]
 RUN_TAG = uuid.uuid4().hex[:8]
 
 
@@ -62,6 +64,47 @@ def pg_database() -> Iterator[str]:
     pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+async def _mysql_admin(sql: str) -> None:
+    import asyncmy
+
+    from dataflow_engine.config import parse_url
+
+    url = parse_url(MYSQL_ADMIN_URL)
+    conn = await asyncmy.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        connect_timeout=10,
+    )
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def mysql_admin(sql: str) -> None:
+    """Run one statement as the MySQL admin (test setup only, never the engine)."""
+    asyncio.run(_mysql_admin(sql))
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> str:
+    """The MySQL/MariaDB admin URL, checked once per run."""
+    try:
+        mysql_admin("SELECT 1")
+    except Exception as exc:  # any failure means the server is unusable
+        _unavailable("MySQL/MariaDB", exc)
+    return MYSQL_ADMIN_URL
+
+
+def mysql_url(database: str, **query: str) -> str:
+    base = MYSQL_ADMIN_URL.rsplit("/", 1)[0]
+    qs = "&".join(f"{k}={v}" for k, v in query.items())
+    return f"{base}/{database}" + (f"?{qs}" if qs else "")
+
+
 def pg_url(database: str, schema: str | None = None) -> str:
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     return f"{base}/{database}" + (f"?schema={schema}" if schema else "")
@@ -79,11 +122,18 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
         yield "sqlite://"
     elif backend == "sqlite-file":
         yield f"sqlite:///{tmp_path / 'test.db'}"
-    else:
+    elif backend == "postgresql":
         database = request.getfixturevalue("pg_database")
         schema = f"t_{uuid.uuid4().hex[:12]}"
         yield pg_url(database, schema)
         pg_admin(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE', database)
+    else:
+        request.getfixturevalue("mysql_server")
+        database = f"dataflow_test_{RUN_TAG}_{uuid.uuid4().hex[:10]}"
+        mysql_admin(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+        options = {"returning": "off"} if backend == "mysql-noreturning" else {}
+        yield mysql_url(database, **options)
+        mysql_admin(f"DROP DATABASE IF EXISTS `{database}`")
 
 
 @pytest.fixture

@@ -12,7 +12,40 @@ from dataflow_engine import ConnectionLost, DataFlow
 from tests.support import one
 
 
+def _kill_mysql(db: DataFlow, *, active_only: bool = False) -> int:
+    import asyncmy
+
+    url = db.settings.url
+
+    async def kill() -> int:
+        conn = await asyncmy.connect(
+            host=url.host,
+            port=url.port or 3306,
+            user=url.username,
+            password=url.password or "",
+            autocommit=True,
+        )
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(
+                    "SELECT id FROM information_schema.processlist WHERE db = %s "
+                    "AND id <> CONNECTION_ID()"
+                    + (" AND command = 'Query' AND info LIKE 'UPDATE%%'" if active_only else ""),
+                    (url.database,),
+                )
+                ids = [r[0] for r in await cur.fetchall()]
+                for pid in ids:
+                    await cur.execute(f"KILL {int(pid)}")
+                return len(ids)
+        finally:
+            conn.close()
+
+    return asyncio.run(kill())
+
+
 def _kill_backends(db: DataFlow, *, active_only: bool = False) -> int:
+    if db.dialect.name == "mysql":
+        return _kill_mysql(db, active_only=active_only)
     """Terminate every server session of this DataFlow's database (as an admin would)."""
     import asyncpg
 
@@ -37,7 +70,7 @@ def _kill_backends(db: DataFlow, *, active_only: bool = False) -> int:
 
 
 def test_dropped_connection_mid_workflow_then_reconnect(db: DataFlow) -> None:
-    if db.dialect.name != "postgresql":
+    if db.dialect.name == "sqlite":
         # SQLite has no server connection to lose: the same workflow keeps working.
         @db.model
         class Ping:
@@ -57,6 +90,19 @@ def test_dropped_connection_mid_workflow_then_reconnect(db: DataFlow) -> None:
     locked = threading.Event()
 
     def hold_row_lock() -> None:
+        if db.dialect.name == "mysql":
+            from tests.test_errors import _mysql
+
+            asyncio.run(
+                _mysql(
+                    str(db.settings.url.raw_scheme) + "://" + _my_auth(db),
+                    "BEGIN",
+                    f"SELECT 1 FROM pings WHERE id = {row['id']} FOR UPDATE",
+                    hold=release,
+                    locked=locked,
+                )
+            )
+            return
         import asyncpg
 
         async def go() -> None:
@@ -112,6 +158,11 @@ def test_dropped_connection_mid_workflow_then_reconnect(db: DataFlow) -> None:
         except ConnectionLost:  # at most one call may see the dead connection
             continue
     assert one(db, "PingCreateNode", {"n": 6})["n"] == 6
+
+
+def _my_auth(db: DataFlow) -> str:
+    url = db.settings.url
+    return f"{url.username}@{url.host}:{url.port or 3306}/{url.database}"
 
 
 def test_unreachable_server_is_a_connect_error() -> None:

@@ -19,6 +19,13 @@ PARENT_CHILD = [
     "CREATE TABLE children (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
     "parent_id INTEGER NOT NULL REFERENCES parents(id), created_at TEXT, updated_at TEXT)",
 ]
+MY_PARENT_CHILD = [
+    "CREATE TABLE parents (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50) NOT NULL, "
+    "created_at DATETIME(6), updated_at DATETIME(6)) ENGINE=InnoDB",
+    "CREATE TABLE children (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50) NOT NULL, "
+    "parent_id BIGINT NOT NULL, created_at DATETIME(6), updated_at DATETIME(6), "
+    "FOREIGN KEY (parent_id) REFERENCES parents(id)) ENGINE=InnoDB",
+]
 PG_PARENT_CHILD = [
     "CREATE TABLE {s}.parents (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, "
     "created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ)",
@@ -41,6 +48,10 @@ def _create_tables(url: str) -> None:
         conn.commit()
         conn.close()
         return
+    if url.startswith("mysql"):
+        for sql in MY_PARENT_CHILD:
+            asyncio.run(_mysql(url, sql))
+        return
     import asyncpg
 
     base, schema = url.split("?schema=")
@@ -55,6 +66,39 @@ def _create_tables(url: str) -> None:
             await conn.close()
 
     asyncio.run(go())
+
+
+async def _mysql(
+    url: str,
+    *statements: str,
+    hold: threading.Event | None = None,
+    locked: threading.Event | None = None,
+) -> None:
+    """Run statements on a raw connection to the test database (setup only)."""
+    import asyncmy
+
+    from dataflow_engine.config import parse_url
+
+    parsed = parse_url(url)
+    conn = await asyncmy.connect(
+        host=parsed.host,
+        port=parsed.port or 3306,
+        user=parsed.username,
+        password=parsed.password or "",
+        database=parsed.database,
+        autocommit=True,
+    )
+    try:
+        async with conn.cursor() as cur:
+            for sql in statements:
+                await cur.execute(sql)
+            if locked is not None and hold is not None:
+                locked.set()
+                while not hold.is_set():
+                    await asyncio.sleep(0.05)
+                await cur.execute("ROLLBACK")
+    finally:
+        conn.close()
 
 
 def test_foreign_key_violation_is_translated(db_url: str, tmp_path: Path) -> None:
@@ -108,6 +152,20 @@ def test_statement_blocked_past_the_timeout(db_url: str, tmp_path: Path) -> None
                 conn.close()
 
             expected: tuple[type[Exception], ...] = (QueryTimeout, SerializationFailure)
+        elif url.startswith("mysql"):
+
+            def hold() -> None:
+                asyncio.run(
+                    _mysql(
+                        url,
+                        "BEGIN",
+                        f"SELECT * FROM slots WHERE id = {row['id']} FOR UPDATE",
+                        hold=release,
+                        locked=locked,
+                    )
+                )
+
+            expected = (QueryTimeout,)
         else:
             import asyncpg
 

@@ -20,6 +20,10 @@ def create_adapter(settings: Settings) -> Adapter:
         from .postgres import PostgresAdapter
 
         return PostgresAdapter(settings)
+    if dialect == "mysql":
+        from .mysql import MySQLAdapter
+
+        return MySQLAdapter(settings)
     raise UnsupportedError(
         f"the {dialect} dialect is not available in this release",
         details={"dialect": dialect},

@@ -34,6 +34,13 @@ class Connection(ABC):
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement and return the number of rows it affected."""
 
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run an INSERT and return the generated id (None when a conflict skipped it).
+
+        Only used where the database has no ``INSERT ... RETURNING``.
+        """
+        raise NotImplementedError
+
     @abstractmethod
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run a statement once per parameter row; returns rows affected."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import errors as e
 
-__all__ = ["PG_SQLSTATE", "SQLITE_ERRORNAME", "label"]
+__all__ = ["MYSQL_ERRNO", "PG_SQLSTATE", "SQLITE_ERRORNAME", "label"]
 
 #: PostgreSQL SQLSTATE (exact code, or two-character class) -> (error class, code).
 PG_SQLSTATE: dict[str, tuple[type[e.DataFlowError], str | None]] = {
@@ -50,6 +50,49 @@ SQLITE_ERRORNAME: dict[str, tuple[type[e.DataFlowError], str | None]] = {
     "SQLITE_TOOBIG": (e.DatabaseError, "DF-DB-TOO-BIG"),
 }
 
+
+#: MySQL / MariaDB error numbers -> (error class, code).
+MYSQL_ERRNO: dict[int, tuple[type[e.DataFlowError], str | None]] = {
+    1062: (e.UniqueViolation, None),
+    1586: (e.UniqueViolation, None),
+    1451: (e.ForeignKeyViolation, None),
+    1452: (e.ForeignKeyViolation, None),
+    1216: (e.ForeignKeyViolation, None),
+    1217: (e.ForeignKeyViolation, None),
+    1048: (e.NotNullViolation, None),
+    1364: (e.NotNullViolation, None),
+    3819: (e.CheckViolation, None),
+    4025: (e.CheckViolation, None),
+    1213: (e.SerializationFailure, "DF-DB-DEADLOCK"),
+    1205: (e.QueryTimeout, "DF-DB-LOCK-TIMEOUT"),
+    3024: (e.QueryTimeout, None),
+    1969: (e.QueryTimeout, None),
+    1317: (e.QueryTimeout, None),
+    1146: (e.SchemaError, "DF-SCHEMA-TABLE-MISSING"),
+    1054: (e.SchemaError, "DF-SCHEMA-COLUMN-MISSING"),
+    1049: (e.ConnectError, "DF-DB-UNKNOWN-DATABASE"),
+    1044: (e.ConnectError, "DF-DB-AUTH"),
+    1045: (e.ConnectError, "DF-DB-AUTH"),
+    1040: (e.ConnectError, "DF-DB-TOO-MANY-CONNECTIONS"),
+    2002: (e.ConnectError, None),
+    2003: (e.ConnectError, None),
+    2005: (e.ConnectError, None),
+    2006: (e.ConnectionLost, None),
+    2013: (e.ConnectionLost, None),
+    2055: (e.ConnectionLost, None),
+    4031: (e.ConnectionLost, None),
+    1927: (e.ConnectionLost, None),
+    1792: (e.ReadOnlyError, None),
+    1290: (e.ReadOnlyError, None),
+    1836: (e.ReadOnlyError, None),
+    1406: (e.DatabaseError, "DF-DB-DATA"),
+    1264: (e.DatabaseError, "DF-DB-DATA"),
+    1265: (e.DatabaseError, "DF-DB-DATA"),
+    1292: (e.DatabaseError, "DF-DB-DATA"),
+    1366: (e.DatabaseError, "DF-DB-DATA"),
+    3140: (e.DatabaseError, "DF-DB-DATA"),
+    4038: (e.DatabaseError, "DF-DB-DATA"),
+}
 
 _LABELS: dict[type[e.DataFlowError], str] = {
     e.UniqueViolation: "duplicate value for a unique key; nothing was written",

@@ -73,8 +73,11 @@ class Dialect:
         FieldKind.JSON: "JSONB",
         FieldKind.ENUM: "TEXT",
     }
-    #: ``INSERT ... RETURNING`` is available.
-    supports_returning: ClassVar[bool] = True
+    #: ``INSERT ... RETURNING``, ``UPDATE ... RETURNING``, ``DELETE ... RETURNING`` work.
+    #: Instance attributes: an adapter may learn them from the server it connects to.
+    insert_returning: bool = True
+    update_returning: bool = True
+    delete_returning: bool = True
     #: ``ORDER BY x NULLS FIRST`` is available.
     supports_nulls_order: ClassVar[bool] = True
 
@@ -88,9 +91,9 @@ class Dialect:
 
     def check_identifier(self, identifier: str, what: str) -> str:
         """Refuse names the database would truncate (never truncate silently)."""
-        if len(identifier.encode("utf-8")) > self.max_identifier_length:
+        if self.identifier_length(identifier) > self.max_identifier_length:
             raise IdentifierTooLongError(
-                f"{what} name {identifier!r} is {len(identifier.encode())} bytes; "
+                f"{what} name {identifier!r} is {self.identifier_length(identifier)} long; "
                 f"{self.name} allows at most {self.max_identifier_length}. Choose a "
                 "shorter name (for a model, set __dataflow__['table'])",
                 details={
@@ -101,10 +104,14 @@ class Dialect:
             )
         return identifier
 
+    def identifier_length(self, identifier: str) -> int:
+        """The length the database limits (bytes of UTF-8 unless a dialect says otherwise)."""
+        return len(identifier.encode("utf-8"))
+
     def generated_name(self, prefix: str, table: str, columns: Sequence[str]) -> str:
         """A constraint or index name; hashed when the readable one would be too long."""
         name = f"{prefix}_{table}_{'_'.join(columns)}"
-        if len(name.encode()) <= self.max_identifier_length:
+        if self.identifier_length(name) <= self.max_identifier_length:
             return name
         import hashlib
 
@@ -317,10 +324,14 @@ class Dialect:
         if isinstance(value, int | float) and field.kind in (FieldKind.INT, FieldKind.FLOAT):
             return repr(value) if math.isfinite(value) else None
         if isinstance(value, str) and field.kind is FieldKind.STR:
-            return "'" + value.replace("'", "''") + "'"
+            return self.string_literal(value)
         if field.kind is FieldKind.ENUM:
-            return "'" + enum_db_value(value).replace("'", "''") + "'"
+            return self.string_literal(enum_db_value(value))
         return None
+
+    def string_literal(self, text: str) -> str:
+        """A SQL string literal (DDL only; values are always bound parameters)."""
+        return "'" + text.replace("'", "''") + "'"
 
     def column_ddl(self, model: ModelDef, field: Field, *, for_alter: bool = False) -> str:
         self.check_identifier(field.column, "column")
@@ -333,9 +344,7 @@ class Dialect:
         if default:
             parts.append(f"DEFAULT {default}")
         if field.kind is FieldKind.ENUM:
-            allowed = ", ".join(
-                "'" + v.replace("'", "''") + "'" for v in enum_db_values(field.python_type)
-            )
+            allowed = ", ".join(self.string_literal(v) for v in enum_db_values(field.python_type))
             parts.append(f"CHECK ({self.column(field)} IN ({allowed}))")
         return " ".join(parts)
 
@@ -409,7 +418,7 @@ class Dialect:
             values.append("(" + ", ".join(self.placeholder(n + i) for i in range(width)) + ")")
             n += width
         sql = (
-            f"INSERT INTO {self.table(model)} ("
+            f"{self.insert_prefix(ignore_conflicts)} {self.table(model)} ("
             + ", ".join(self.column(c) for c in columns)
             + ") VALUES "
             + ", ".join(values)
@@ -419,6 +428,9 @@ class Dialect:
         if returning:
             sql += self.returning_sql(returning)
         return sql
+
+    def insert_prefix(self, ignore_conflicts: bool) -> str:
+        return "INSERT INTO"
 
     def ignore_conflicts_sql(self) -> str:
         return " ON CONFLICT DO NOTHING"

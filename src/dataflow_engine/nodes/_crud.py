@@ -199,8 +199,45 @@ def _validate_record(
 
 async def _insert_row(conn: Connection, plan: ModelPlan, values: dict[str, Any]) -> dict[str, Any]:
     stamp = plan.stamp(plan.dialect.now())
-    rows = await conn.fetch(plan.insert_one, plan.encode_insert_row(values, stamp))
+    encoded = plan.encode_insert_row(values, stamp)
+    if plan.dialect.insert_returning:
+        rows = await conn.fetch(plan.insert_one(), encoded)
+        return plan.decode(rows[0])
+    # No RETURNING (MySQL): the new key is the generated id, or the key given.
+    new_id = await conn.insert(plan.insert_one(), encoded)
+    key = [new_id] if plan.model.auto_id else [values[f.name] for f in plan.pk_fields]
+    return await _row_by_key(conn, plan, key)
+
+
+async def _row_by_key(conn: Connection, plan: ModelPlan, key: list[Any]) -> dict[str, Any]:
+    p = Params(plan.dialect)
+    rows = await conn.fetch(
+        f"SELECT {plan.select} FROM {plan.table} WHERE {plan.pk_where(key, p)}", p.values
+    )
     return plan.decode(rows[0])
+
+
+async def _update_returning(
+    conn: Connection,
+    plan: ModelPlan,
+    sql: str,
+    values: list[Any],
+    key: list[Any],
+    sets: list[Any],
+) -> dict[str, Any] | None:
+    """Run an UPDATE of one row and return the row after it (None when nothing matched)."""
+    d = plan.dialect
+    if d.update_returning:
+        rows = await conn.fetch(sql + d.returning_sql(plan.fields), values)
+        return plan.decode(rows[0]) if rows else None
+    if not await conn.execute(sql, values):  # rows matched, not rows changed
+        return None
+    new_key = list(key)  # the update may itself have changed the key
+    for i, f in enumerate(plan.pk_fields):
+        for item in sets:
+            if item.field is f and item.op == "set":
+                new_key[i] = item.value
+    return await _row_by_key(conn, plan, new_key)
 
 
 def _row_selector(
@@ -425,8 +462,8 @@ class UpdateNode(Node):
                 sets.append(f"{vcol} = {vcol} + 1")
                 where += f" AND {vcol} = {p.add(params['version'])}"
             sql = f"UPDATE {plan.table} SET {', '.join(sets)} WHERE {where}"
-            rows = await conn.fetch(sql + d.returning_sql(plan.fields), p.values)
-            if not rows:
+            updated = await _update_returning(conn, plan, sql, p.values, key, params["_set"])
+            if updated is None:
                 if cls.model.versioned:
                     current = await _one_row(cls, conn, plan, {"id": key})
                     if current is not None:
@@ -441,9 +478,8 @@ class UpdateNode(Node):
                             },
                         )
                 raise _not_found(cls, params)
-            row = plan.decode(rows[0])
-        row["updated"] = True
-        return row
+        updated["updated"] = True
+        return updated
 
 
 class DeleteNode(Node):
@@ -500,14 +536,20 @@ class DeleteNode(Node):
                 set_sql = f"{d.column(f)} = {p.add_field(f, d.now())}"
                 where = _row_selector(cls, plan, {"id": key}, p)
                 sql = f"UPDATE {plan.table} SET {set_sql} WHERE {where}"
+                returning = d.update_returning
             else:
                 where = _row_selector(cls, plan, {"id": key}, p, include_deleted=True)
                 sql = f"DELETE FROM {plan.table} WHERE {where}"
-            rows = await conn.fetch(sql + d.returning_sql(pk_select), p.values)
-        if not rows:
+                returning = d.delete_returning
+            if returning:
+                rows = await conn.fetch(sql + d.returning_sql(pk_select), p.values)
+                found = plan.decoder_for(pk_select)(rows[0]) if rows else None
+            else:
+                n = await conn.execute(sql, p.values)
+                found = dict(zip([f.name for f in pk_select], key, strict=True)) if n else None
+        if found is None:
             raise _not_found(cls, params)
-        row = plan.decoder_for(pk_select)(rows[0])
-        return {"id": plan.pk_output(row), "deleted": True}
+        return {"id": plan.pk_output(found), "deleted": True}
 
 
 # -- List ------------------------------------------------------------------------------------
@@ -850,13 +892,12 @@ class UpsertNode(Node):
         if plan.model.versioned:
             vcol = d.column(plan.model.fields["version"])
             sets.append(f"{vcol} = {vcol} + 1")
-        where = plan.pk_where([row[f.name] for f in plan.pk_fields], p)
-        rows = await conn.fetch(
-            f"UPDATE {plan.table} SET {', '.join(sets)} WHERE {where}"
-            + d.returning_sql(plan.fields),
-            p.values,
-        )
-        return plan.decode(rows[0])
+        key = [row[f.name] for f in plan.pk_fields]
+        where = plan.pk_where(key, p)
+        sql = f"UPDATE {plan.table} SET {', '.join(sets)} WHERE {where}"
+        updated = await _update_returning(conn, plan, sql, p.values, key, params["_set"])
+        assert updated is not None  # the row is locked by this transaction
+        return updated
 
 
 # -- bulk -------------------------------------------------------------------------------------
@@ -949,6 +990,8 @@ class BulkCreateNode(Node):
                 sql = d.insert_sql(plan.model, columns, 1, 1)
                 inserted = await conn.executemany(sql, rows)
                 return {"inserted": inserted, "ids": None}
+            if not d.insert_returning:
+                return await self._insert_each(conn, plan, rows, ignore, want_ids)
             # Returning the keys counts exactly the rows a conflict did not skip.
             batch = max(1, min(params["batch_size"], _MAX_PARAMS // max(1, len(columns))))
             ids: list[Any] = []
@@ -963,6 +1006,40 @@ class BulkCreateNode(Node):
                 for r in await conn.fetch(sql, flat):
                     ids.append(plan.pk_output(decode(r)))
             return {"inserted": len(ids), "ids": ids if want_ids else None}
+
+    @staticmethod
+    async def _insert_each(
+        conn: Connection,
+        plan: ModelPlan,
+        rows: list[tuple[Any, ...]],
+        ignore: bool,
+        want_ids: bool,
+    ) -> dict[str, Any]:
+        """Without RETURNING (MySQL): ids come from each insert's generated key.
+
+        Without ids wanted, one batched statement counts the inserted rows exactly.
+        """
+        d = plan.dialect
+        sql = d.insert_sql(plan.model, plan.insert_fields, 1, 1, ignore_conflicts=ignore)
+        if not want_ids:
+            return {"inserted": await conn.executemany(sql, rows), "ids": None}
+        ids: list[Any] = []
+        positions = (
+            [] if plan.model.auto_id else [plan.insert_fields.index(f) for f in plan.pk_fields]
+        )
+        for row in rows:
+            new_id = await conn.insert(sql, row)
+            if new_id is None:
+                continue  # skipped as a duplicate
+            if plan.model.auto_id:
+                ids.append(new_id)
+            else:
+                ids.append(
+                    plan.pk_output(
+                        {f.name: row[i] for f, i in zip(plan.pk_fields, positions, strict=True)}
+                    )
+                )
+        return {"inserted": len(ids), "ids": ids}
 
 
 def _bulk_filter_guard(cls: type[Node], out: dict[str, Any], problems: Problems) -> None:

@@ -40,13 +40,7 @@ class ModelPlan:
         self.insert_encoders: list[Callable[[Any], Any] | None] = [
             dialect.encoder(f) for f in self.writable
         ]
-        self.insert_one = dialect.insert_sql(
-            model,
-            self.insert_fields,
-            1,
-            1,
-            returning=self.fields if dialect.supports_returning else None,
-        )
+        self._insert_one: dict[bool, str] = {}
         self._writable_names = frozenset(f.name for f in self.writable)
         self._encode_rows: Callable[[Any], list[tuple[Any, ...]] | None] | None = None
         self._row_specs = [
@@ -62,6 +56,20 @@ class ModelPlan:
         if dec is None:
             dec = self._decoders[key] = self.dialect.row_decoder(fields)
         return dec
+
+    def insert_one(self) -> str:
+        """The single-row INSERT, with RETURNING when the connected server has it."""
+        returning = self.dialect.insert_returning
+        sql = self._insert_one.get(returning)
+        if sql is None:
+            sql = self._insert_one[returning] = self.dialect.insert_sql(
+                self.model,
+                self.insert_fields,
+                1,
+                1,
+                returning=self.fields if returning else None,
+            )
+        return sql
 
     def stamp(self, now: Any) -> tuple[Any, ...]:
         """Encoded values of the stamp columns (created_at, updated_at[, version])."""
