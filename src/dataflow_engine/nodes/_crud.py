@@ -1320,9 +1320,11 @@ class BulkUpsertNode(Node):
                         + ")"
                         for k in part
                     )
+                # Locking the matches (and, on InnoDB, the gaps where they would go)
+                # keeps a concurrent upsert of the same keys from slipping in.
                 sql = (
                     f"SELECT {d.select_list(select_fields)} FROM {plan.table} "
-                    f"WHERE {plan.where(None, p)} AND ({conds})"
+                    f"WHERE {plan.where(None, p)} AND ({conds}){d.lock_suffix()}"
                 )
                 for raw in await conn.fetch(sql, p.values):
                     row = decode(raw)
