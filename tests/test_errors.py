@@ -201,3 +201,61 @@ def test_statement_blocked_past_the_timeout(db_url: str, tmp_path: Path) -> None
         assert one(db, "SlotUpdateNode", {"id": row["id"], "fields": {"name": "c"}})["name"] == "c"
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+def test_deadlock_is_a_serialization_failure(backend: str, db_url: str) -> None:
+    """Two engine connections lock two rows in opposite orders; the server breaks the
+    deadlock by failing one of them, and that failure arrives translated."""
+    from dataflow_engine import _loop
+    from dataflow_engine.dialects import Params
+
+    db = DataFlow(db_url)
+    try:
+
+        @db.model
+        class Seat:
+            name: str
+            taken: int = 0
+
+        ids = one(
+            db, "SeatBulkCreateNode", {"data": [{"name": "a"}, {"name": "b"}], "return_ids": True}
+        )["ids"]
+        plan = db._plan(db.get_model("Seat"))
+        d = db.dialect
+
+        def update(key: int) -> tuple[str, list[object]]:
+            p = Params(d)
+            return (
+                f"UPDATE {plan.table} SET {d.quote('taken')} = {p.add(1)} "
+                f"WHERE {plan.pk_where([key], p)}",
+                p.values,
+            )
+
+        async def clash() -> list[BaseException | None]:
+            async def side(
+                first: int, second: int, started: asyncio.Event, other_started: asyncio.Event
+            ) -> BaseException | None:
+                async with db._adapter.acquire() as conn:
+                    try:
+                        async with conn.transaction():
+                            await conn.execute(*update(first))
+                            started.set()
+                            await other_started.wait()
+                            await conn.execute(*update(second))
+                    except Exception as exc:  # the deadlock victim's error
+                        return exc
+                return None
+
+            e1, e2 = asyncio.Event(), asyncio.Event()
+            return list(
+                await asyncio.gather(side(ids[0], ids[1], e1, e2), side(ids[1], ids[0], e2, e1))
+            )
+
+        outcomes = _loop.run_sync(clash())
+        failures = [o for o in outcomes if o is not None]
+        assert len(failures) == 1, outcomes
+        assert isinstance(failures[0], SerializationFailure)
+        assert failures[0].code == "DF-DB-DEADLOCK"
+    finally:
+        db.close()
