@@ -224,9 +224,12 @@ class DataFlow:
 
     def create_tables(self) -> None:
         """Create every registered model's table now (otherwise done on first use)."""
+        self._check_open()
         _loop.run_sync(self.create_tables_async())
 
     async def create_tables_async(self) -> None:
+        """Async version of :meth:`create_tables`."""
+        self._check_open()
         for model in self._models.values():
             await self._ensure_ready(model)
 

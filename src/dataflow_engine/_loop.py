@@ -86,15 +86,30 @@ def _drive(
                 pass
         raise
     finally:
-        while True:
-            with _state:
-                if _handed_over == 0:
-                    _owner = None
-                    _drained = None
-                    break
-                _drained = loop.create_future()
-                waiter = _drained
-            loop.run_until_complete(waiter)
+        with _state:
+            if _handed_over == 0:
+                _owner = None
+            else:
+                # Other threads' calls are still running on the loop: a helper thread keeps
+                # driving it, so this caller is not held up by work that is not its own.
+                _owner = -1
+                threading.Thread(
+                    target=_drain, args=(loop,), daemon=True, name="dataflow-engine-drain"
+                ).start()
+
+
+def _drain(loop: asyncio.AbstractEventLoop) -> None:
+    """Drive the loop until every handed-over call is done, then release it."""
+    global _owner, _drained
+    while True:
+        with _state:
+            if _handed_over == 0:
+                _owner = None
+                _drained = None
+                return
+            _drained = loop.create_future()
+            waiter = _drained
+        loop.run_until_complete(waiter)
 
 
 def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -137,7 +152,23 @@ async def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
     if in_engine_loop():
         return await coro
-    return await asyncio.wrap_future(_worker().submit(lambda: run_sync(coro)))
+    started: list[asyncio.Task[Any]] = []
+
+    async def tracked() -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        started.append(task)
+        return await coro
+
+    future = _worker().submit(lambda: run_sync(tracked()))
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        # The caller gave up (a timeout, a cancelled task): stop the work too, so a retry
+        # never runs it twice. Transactions roll back as the task unwinds.
+        if started and _loop is not None:
+            _loop.call_soon_threadsafe(started[0].cancel)
+        raise
 
 
 def _worker() -> ThreadPoolExecutor:

@@ -8,6 +8,7 @@ asyncmy against 1.35 ms with aiomysql, and single inserts were on par (docs/mysq
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -28,12 +29,32 @@ _SQL_MODE = (
 _DUPLICATE_KEY = 1062
 
 
+def _utc_datetime(text: Any) -> Any:
+    """DATETIME text from the server (always UTC here) as an aware datetime."""
+    raw = text.decode() if isinstance(text, bytes | bytearray) else text
+    try:
+        return dt.datetime.fromisoformat(raw + "+00:00")  # several times faster than replace()
+    except ValueError:  # not a date (a zero date from a lax server): leave it as text
+        return raw
+
+
+def _conversions() -> dict[Any, Any]:
+    from asyncmy import converters
+    from asyncmy.constants import FIELD_TYPE
+
+    conv = dict(converters.conversions)
+    conv[FIELD_TYPE.DATETIME] = _utc_datetime
+    conv[FIELD_TYPE.TIMESTAMP] = _utc_datetime
+    return conv
+
+
 class _MyConnection(Connection):
     def __init__(self, adapter: MySQLAdapter, conn: Any) -> None:
         self.dialect = adapter.dialect
         self._adapter = adapter
         self._conn = conn
         self._depth = 0
+        self.named_locks: list[str] = []
 
     async def _run(self, sql: str, params: Sequence[Any], *, many: bool = False) -> Any:
         if self._adapter.settings.echo:
@@ -120,6 +141,16 @@ class _MyConnection(Connection):
             await self.execute("COMMIT" if outer else f"RELEASE SAVEPOINT {name}")
         finally:
             self._depth -= 1
+            if outer:
+                await self._release_locks()
+
+    async def _release_locks(self) -> None:
+        locks, self.named_locks = self.named_locks, []
+        for name in locks:
+            try:
+                await self.execute("SELECT RELEASE_LOCK(%s)", (name,))
+            except Exception:  # the session is gone, and its locks with it
+                pass
 
     def transaction(self) -> Any:
         return self._transaction()
@@ -184,6 +215,7 @@ class MySQLAdapter(Adapter):
                     charset="utf8mb4",
                     autocommit=True,
                     client_flag=CLIENT.FOUND_ROWS,
+                    conv=_conversions(),
                     connect_timeout=self.settings.pool_timeout,
                 )
             except Exception as exc:
@@ -225,8 +257,14 @@ class MySQLAdapter(Adapter):
     async def _acquire(self) -> AsyncIterator[Connection]:
         if self._pool is None:
             await self.open()
+        pool = self._pool  # close() may clear the attribute while this block runs
+        if pool is None:
+            raise e.ConfigurationError("this DataFlow is closed", code="DF-CONFIG-CLOSED")
         try:
-            raw = await asyncio.wait_for(self._pool.acquire(), self.settings.pool_timeout)
+            if pool.freesize:  # the common case, without a timer task per call
+                raw = await pool.acquire()
+            else:
+                raw = await asyncio.wait_for(pool.acquire(), self.settings.pool_timeout)
         except TimeoutError as exc:
             raise e.QueryTimeout(
                 f"no pooled connection became free within {self.settings.pool_timeout}s "
@@ -249,7 +287,10 @@ class MySQLAdapter(Adapter):
         finally:
             if not raw.connected:
                 self._ready.discard(id(raw))
-            self._pool.release(raw)
+            try:
+                pool.release(raw)
+            except Exception:  # pragma: no cover - never mask the original error
+                raw.close()
 
     def acquire(self) -> Any:
         return self._acquire()
@@ -270,6 +311,23 @@ class MySQLAdapter(Adapter):
             (table,),
         )
         return [] if exists else None
+
+    async def lock_for_upsert(self, conn: Connection, table: str) -> None:
+        # InnoDB's gap locks are shared, so two upserts of a key that is not there yet
+        # both pass SELECT ... FOR UPDATE and deadlock on insert. A named lock, held
+        # until the transaction ends, serialises them (PostgreSQL: an advisory lock).
+        assert isinstance(conn, _MyConnection)
+        import hashlib
+
+        name = "dataflow:" + hashlib.sha1(table.encode()).hexdigest()[:40]
+        rows = await conn.fetch("SELECT GET_LOCK(%s, %s)", (name, self.settings.pool_timeout))
+        if not rows or rows[0][0] != 1:
+            raise e.QueryTimeout(
+                f"waited {self.settings.pool_timeout}s for another upsert of {table}",
+                code="DF-DB-LOCK-TIMEOUT",
+                details={"dialect": "mysql"},
+            )
+        conn.named_locks.append(name)
 
     def translate(self, exc: BaseException) -> e.DataFlowError | None:
         if isinstance(exc, e.DataFlowError):

@@ -206,8 +206,11 @@ class PostgresAdapter(Adapter):
     async def _acquire(self) -> AsyncIterator[Connection]:
         if self._pool is None:
             await self.open()
+        pool = self._pool  # close() may clear the attribute while this block runs
+        if pool is None:
+            raise e.ConfigurationError("this DataFlow is closed", code="DF-CONFIG-CLOSED")
         try:
-            raw = await self._pool.acquire(timeout=self.settings.pool_timeout)
+            raw = await pool.acquire(timeout=self.settings.pool_timeout)
         except TimeoutError as exc:
             raise e.QueryTimeout(
                 f"no pooled connection became free within {self.settings.pool_timeout}s "
@@ -223,7 +226,10 @@ class PostgresAdapter(Adapter):
         try:
             yield _PgConnection(self, raw)
         finally:
-            await self._pool.release(raw)
+            try:
+                await pool.release(raw)
+            except BaseException:  # never let a failed release mask the original error
+                raw.terminate()
 
     def acquire(self) -> Any:
         return self._acquire()

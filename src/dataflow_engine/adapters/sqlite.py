@@ -22,7 +22,7 @@ __all__ = ["SQLiteAdapter"]
 
 @functools.lru_cache(maxsize=256)
 def _compiled(pattern: str, options: str) -> re.Pattern[str]:
-    flags = 0
+    flags = re.ASCII  # \d, \w, \s and case folding as PCRE and PostgreSQL do
     for letter, flag in (
         ("i", re.IGNORECASE),
         ("m", re.MULTILINE),
@@ -70,6 +70,20 @@ def _decimal_collation(a: str, b: str) -> int:
     return (x > y) - (x < y)
 
 
+def _int64(value: int) -> int:
+    if not -(2**63) <= value < 2**63:
+        raise OverflowError("integer out of the 64-bit range")
+    return value
+
+
+def _intadd(a: Any, b: Any) -> int | None:
+    return None if a is None or b is None else _int64(int(a) + int(b))
+
+
+def _intmul(a: Any, b: Any) -> int | None:
+    return None if a is None or b is None else _int64(int(a) * int(b))
+
+
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -89,6 +103,8 @@ def _setup(raw: sqlite3.Connection, is_file: bool, read_only: bool) -> None:
     raw.create_function("df_decadd", 2, _decadd, **det)
     raw.create_function("df_decmul", 2, _decmul, **det)
     raw.create_function("df_lower", 1, _lower, **det)
+    raw.create_function("df_intadd", 2, _intadd, **det)
+    raw.create_function("df_intmul", 2, _intmul, **det)
     raw.create_collation("df_decimal", _decimal_collation)
 
 
@@ -117,8 +133,18 @@ class _SQLiteConnection(Connection):
                     f"the statement ran longer than {timeout}s and was interrupted",
                     details={"timeout": timeout},
                 ) from None
+        except asyncio.CancelledError:
+            # Interrupted (Ctrl-C, a cancelled task): stop the statement in its thread too.
+            self._conn._conn.interrupt()
+            raise
         except sqlite3.Error as exc:
             raise self._adapter.translate_sqlite(exc) from exc
+        except UnicodeEncodeError as exc:
+            raise e.DatabaseError(
+                f"text cannot be stored as UTF-8 (a lone surrogate?): {exc}",
+                code="DF-DB-DATA",
+                details={"dialect": "sqlite"},
+            ) from exc
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         if self._adapter.settings.echo:
@@ -256,6 +282,8 @@ class SQLiteAdapter(Adapter):
             found = SQLITE_ERRORNAME["SQLITE_CONSTRAINT"]
         if found is None and name.startswith("SQLITE_READONLY"):
             found = SQLITE_ERRORNAME["SQLITE_READONLY"]
+        if found is None and "user-defined function raised exception" in message:
+            found = (e.DatabaseError, "DF-DB-DATA")  # e.g. an integer overflow in $inc
         if found is None and "no such table" in message:
             found = (e.SchemaError, "DF-SCHEMA-TABLE-MISSING")
         if found is None and "no such column" in message:

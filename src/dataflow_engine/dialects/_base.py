@@ -205,15 +205,25 @@ class Dialect:
             )
         if isinstance(node, Regex):
             return self.regex_sql(self.column(node.field), node.pattern, node.options, params)
-        if isinstance(node, And):
-            return "(" + " AND ".join(self._compile(n, params) for n in node.items) + ")"
-        if isinstance(node, Or):
-            return "(" + " OR ".join(self._compile(n, params) for n in node.items) + ")"
+        if isinstance(node, And | Or):
+            return self._join(
+                [self._compile(n, params) for n in node.items],
+                " AND " if isinstance(node, And) else " OR ",
+            )
         if isinstance(node, Not):
             return f"(({self._compile(node.item, params)}) IS NOT TRUE)"
         if isinstance(node, Const):
             return "1=1" if node.value else "1=0"
         raise TypeError(f"unknown filter node {node!r}")  # pragma: no cover
+
+    @classmethod
+    def _join(cls, parts: list[str], op: str) -> str:
+        """Join conditions as a balanced tree: a flat chain of a thousand ORs is a tree a
+        thousand levels deep, more than SQLite accepts."""
+        if len(parts) <= 32:
+            return "(" + op.join(parts) + ")"
+        mid = len(parts) // 2
+        return "(" + cls._join(parts[:mid], op) + op + cls._join(parts[mid:], op) + ")"
 
     def compare_sql(self, field: Field, col: str, op: str, placeholder: str) -> str:
         return f"{col} {op} {placeholder}"

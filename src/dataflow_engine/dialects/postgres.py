@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ..errors import UnsupportedError
+from ..errors import UnsupportedError, ValidationError
 from ..models import Field, FieldKind
 from ..query import In
 from ._base import Dialect, Params
@@ -15,7 +16,7 @@ from ._base import Dialect, Params
 __all__ = ["PostgresDialect"]
 
 
-def to_are(pattern: str) -> str:
+def to_are(pattern: str, multiline: bool = False) -> str:
     """Rewrite the Python/PCRE spellings PostgreSQL's ARE reads differently.
 
     ``\\b``/``\\B`` (word boundary outside brackets) become ``\\y``/``\\Y``; constructs
@@ -30,6 +31,10 @@ def to_are(pattern: str) -> str:
     i, in_class = 0, False
     while i < len(pattern):
         ch = pattern[i]
+        if ch == "$" and not in_class and not multiline:
+            out.append("(?=\\n?$)")  # PCRE's $ also matches before a final newline
+            i += 1
+            continue
         if ch == "\\" and i + 1 < len(pattern):
             nxt = pattern[i + 1]
             if not in_class and nxt in "bB":
@@ -56,6 +61,23 @@ def to_are(pattern: str) -> str:
     return "".join(out)
 
 
+_SENTINELS = {dt.date.min, dt.date.max, dt.datetime.min, dt.datetime.max}
+
+
+def _finite(value: Any) -> Any:
+    """asyncpg writes the extreme dates as PostgreSQL's -infinity/infinity, which would
+    read back as something else: refuse them."""
+    plain = value.replace(tzinfo=None) if isinstance(value, dt.datetime) else value
+    if plain in _SENTINELS:
+        raise ValidationError(
+            f"{value!r} is the smallest or largest date Python has; PostgreSQL would store "
+            "it as -infinity/infinity. Use a date inside the range",
+            code="DF-PARAM-RANGE",
+            details={"dialect": "postgresql"},
+        )
+    return value
+
+
 def _to_uuid(value: Any) -> uuid.UUID:
     return value if type(value) is uuid.UUID else uuid.UUID(bytes=value.bytes)
 
@@ -65,6 +87,11 @@ class PostgresDialect(Dialect):
 
     name: ClassVar[str] = "postgresql"
     max_identifier_length: ClassVar[int] = 63
+
+    def encoder(self, field: Field) -> Callable[[Any], Any] | None:
+        if field.kind in (FieldKind.DATETIME, FieldKind.DATE):
+            return _finite
+        return super().encoder(field)
 
     def decoder(self, field: Field) -> Callable[[Any], Any] | None:
         if field.kind is FieldKind.UUID:
@@ -90,4 +117,4 @@ class PostgresDialect(Dialect):
             flags += "x"
         if "i" in options:
             flags += "i"
-        return f"{col} ~ {params.add(f'(?{flags}){to_are(pattern)}')}"
+        return f"{col} ~ {params.add(f'(?{flags}){to_are(pattern, multiline)}')}"

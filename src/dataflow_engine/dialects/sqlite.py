@@ -129,12 +129,9 @@ class SQLiteDialect(Dialect):
         if node.field.kind is not FieldKind.DECIMAL or not node.values:
             return super().in_sql(node, params)
         col = self.column(node.field)
-        core = (
-            "("
-            + " OR ".join(
-                f"df_deccmp({col}, {params.add_field(node.field, v)}) = 0" for v in node.values
-            )
-            + ")"
+        core = self._join(
+            [f"df_deccmp({col}, {params.add_field(node.field, v)}) = 0" for v in node.values],
+            " OR ",
         )
         return self._in_with_nulls(col, core, node)
 
@@ -150,4 +147,7 @@ class SQLiteDialect(Dialect):
         if field.kind is FieldKind.DECIMAL:
             fn = "df_decadd" if op == "+" else "df_decmul"
             return f"{col} = {fn}(COALESCE({col}, '0'), {params.add_field(field, value)})"
+        if field.kind is FieldKind.INT:  # SQLite would overflow into a REAL silently
+            fn = "df_intadd" if op == "+" else "df_intmul"
+            return f"{col} = {fn}(COALESCE({col}, 0), {params.add_field(field, value)})"
         return super().arith_sql(field, col, op, value, params)

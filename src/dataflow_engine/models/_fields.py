@@ -197,7 +197,10 @@ def _c_float(v: Any) -> Any:
             raise _Bad("NaN cannot be stored faithfully")
         return v
     if isinstance(v, int | float) and not isinstance(v, bool):
-        return _c_float(float(v))
+        try:
+            return _c_float(float(v))
+        except OverflowError:
+            raise _Bad("too large for a 64-bit float") from None
     raise _Bad
 
 
@@ -230,13 +233,19 @@ def _c_decimal(v: Any) -> Any:
 
 def _c_datetime(v: Any) -> Any:
     if isinstance(v, dt.datetime):
-        return v if v.tzinfo is not None else v.replace(tzinfo=dt.UTC)
+        if v.tzinfo is None:
+            return v.replace(tzinfo=dt.UTC)
+        try:
+            v.astimezone(dt.UTC)
+        except OverflowError:
+            raise _Bad("outside the representable range once converted to UTC") from None
+        return v
     if isinstance(v, str):
         try:
             parsed = dt.datetime.fromisoformat(v)
         except ValueError:
             raise _Bad("not an ISO-8601 date-time") from None
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+        return _c_datetime(parsed)
     raise _Bad
 
 

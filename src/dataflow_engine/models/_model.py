@@ -44,7 +44,16 @@ _OPTIONS = {
     "schema",
 }
 
-_RESERVED = {"filter", "conditions", "fields", "updates", "raise_on_not_found"}
+# Parameter names, and keys the Read and Update nodes add to a row in their output.
+_RESERVED = {
+    "filter",
+    "conditions",
+    "fields",
+    "updates",
+    "raise_on_not_found",
+    "found",
+    "updated",
+}
 
 
 @dataclass(eq=False)
@@ -257,7 +266,17 @@ def build_model(cls: type) -> ModelDef:
 
     def _groups(key: str) -> list[tuple[str, ...]]:
         groups: list[tuple[str, ...]] = []
-        for group in options.get(key, []) or []:
+        declared = options.get(key, []) or []
+        if not isinstance(declared, list | tuple) or not all(
+            isinstance(g, str) or (isinstance(g, list | tuple) and g) for g in declared
+        ):
+            raise ModelError(
+                f"model {cls.__name__}: __dataflow__[{key!r}] must be a list of field-name "
+                "lists, e.g. [['department', 'age']]",
+                code="DF-MODEL-OPTION",
+                details={"option": key},
+            )
+        for group in declared:
             names = (group,) if isinstance(group, str) else tuple(group)
             for n in names:
                 if n not in fields:

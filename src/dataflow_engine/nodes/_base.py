@@ -293,9 +293,8 @@ _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "dict": lambda v: isinstance(v, Mapping),
     "filter": lambda v: isinstance(v, Mapping),
     "update": lambda v: isinstance(v, Mapping),
-    "list[dict]": lambda v: (
-        isinstance(v, list | tuple) and all(type(x) is dict or isinstance(x, Mapping) for x in v)
-    ),
+    # Each record is checked by the node, so a bad one is named by its index.
+    "list[dict]": lambda v: isinstance(v, list | tuple),
     "list[str]": lambda v: isinstance(v, list | tuple) and all(isinstance(x, str) for x in v),
     "list": lambda v: isinstance(v, list | tuple),
 }

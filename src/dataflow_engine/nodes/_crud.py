@@ -22,8 +22,8 @@ from ..errors import (
     ValidationError,
 )
 from ..models import MISSING, Field, FieldKind
+from ..query import And, Const, In, Or, parse_fields, parse_filter, parse_order_by, parse_update
 from ..query import Node as FilterNode
-from ..query import parse_fields, parse_filter, parse_order_by, parse_update
 from ._base import ExecContext, Node, OutputSpec, Param, Problems, type_check
 from ._plan import ModelPlan
 
@@ -38,12 +38,14 @@ def _plan(cls: type[Node]) -> ModelPlan:
 
 def _check_types(cls: type[Node], params: dict[str, Any], problems: Problems) -> None:
     declared = cls.parameters()
+    bad: set[str] = set()
     for name, value in list(params.items()):
         p = declared[name]
         if value is None and not p.required:
             params[name] = p.default
             continue
         if not type_check(value, p.type):
+            bad.add(name)
             problems.add(
                 "DF-PARAM-TYPE",
                 f"{cls.type_name}: parameter {name!r} expects {p.type}, got {type(value).__name__}",
@@ -52,7 +54,7 @@ def _check_types(cls: type[Node], params: dict[str, Any], problems: Problems) ->
             )
             params.pop(name)
     for name, p in declared.items():
-        if name not in params:
+        if name not in params and name not in bad:
             if p.required and not problems.provided(name):
                 problems.add(
                     "DF-PARAM-MISSING",
@@ -117,16 +119,20 @@ def _id_or_filter(cls: type[Node], params: dict[str, Any], problems: Problems) -
     params["_filter"] = _filter(cls, params, "filter", problems)
 
 
+_MAX_COUNT = 2**62  # limits and offsets beyond this are not numbers any database takes
+
+
 def _int_param(
     cls: type[Node], params: dict[str, Any], name: str, problems: Problems, minimum: int = 0
 ) -> None:
     value = params.get(name)
-    if value is not None and value < minimum:
+    if value is not None and not minimum <= value <= _MAX_COUNT:
         problems.add(
             "DF-PARAM-RANGE",
-            f"{cls.type_name}: {name!r} must be >= {minimum}, got {value}",
+            f"{cls.type_name}: {name!r} must be between {minimum} and {_MAX_COUNT}, got {value}",
             (name,),
         )
+        params.pop(name, None)
 
 
 def _validate_record(
@@ -343,7 +349,7 @@ class ReadNode(Node):
         pk = _plan(cls).pk_fields
         return {
             "id": Param(
-                "id", pk[0].type_name if len(pk) == 1 else "dict", doc="the record's primary key"
+                "id", pk[0].type_name if len(pk) == 1 else "any", doc="the record's primary key"
             ),
             "filter": Param(
                 "filter",
@@ -607,6 +613,8 @@ def _keyset_sql(
     d = plan.dialect
     ors = []
     for i, (f, desc) in enumerate(keys):
+        if desc and values[i] is None:
+            continue  # nothing sorts after NULL when descending (and no parameter is bound)
         ands = []
         for (pf, _), pv in zip(keys[:i], values[:i], strict=True):
             col = d.column(pf)
@@ -617,8 +625,6 @@ def _keyset_sql(
                 f"{col} IS NOT NULL" if v is None else d.compare_sql(f, col, ">", p.add_field(f, v))
             )
         else:
-            if v is None:
-                continue  # nothing sorts after NULL when descending
             after = d.compare_sql(f, col, "<", p.add_field(f, v))
             if f.nullable:
                 after = f"({after} OR {col} IS NULL)"
@@ -747,7 +753,8 @@ class ListNode(Node):
         next_cursor = None
         if limit is not None and len(records) > limit:
             records = records[:limit]
-            next_cursor = _encode_cursor(order, records[-1])
+            if records:  # limit 0 counts nothing and continues nowhere
+                next_cursor = _encode_cursor(order, records[-1])
         if len(select_fields) != len(fields):
             keep = [f.name for f in fields]
             records = [{k: r[k] for k in keep} for r in records]
@@ -797,6 +804,25 @@ class CountNode(Node):
         return {"count": int(rows[0][0])}
 
 
+def _equalities(where: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The plain equality conditions of a filter (``f: v``, ``f: {$eq: v}``, and those
+    inside ``$and``): MongoDB copies them into the document an upsert creates."""
+    out: dict[str, Any] = {}
+    for key, value in where.items():
+        if key == "$and" and isinstance(value, list):
+            for part in value:
+                if isinstance(part, Mapping):
+                    for k, v in _equalities(part, fields).items():
+                        out.setdefault(k, v)
+        elif isinstance(key, str) and key in fields:
+            if isinstance(value, Mapping):
+                if set(value) == {"$eq"} and value["$eq"] is not None:
+                    out[key] = value["$eq"]
+            elif value is not None:
+                out[key] = value
+    return out
+
+
 class UpsertNode(Node):
     kind = "Upsert"
     writes = True
@@ -833,14 +859,7 @@ class UpsertNode(Node):
         _check_types(cls, out, problems)
         out["_filter"] = _filter(cls, out, "where", problems)
         where = out.get("where") or {}
-        equalities = {
-            k: v
-            for k, v in where.items()
-            if isinstance(k, str)
-            and not k.startswith("$")
-            and k in cls.model.fields
-            and not isinstance(v, Mapping)
-        }
+        equalities = _equalities(where, cls.model.fields) if isinstance(where, Mapping) else {}
         create = dict(out.get("create") or {})
         for k, v in equalities.items():
             if not cls.model.fields[k].auto:
@@ -860,6 +879,9 @@ class UpsertNode(Node):
         cls = type(self)
         plan = _plan(cls)
         async with ctx.atomic() as conn:
+            # Without a unique constraint on 'where', two upserts could both find nothing
+            # and both insert: serialise upserts of this table for the transaction.
+            await cls.dataflow._lock_for_upsert(conn, cls.model)
             for attempt in range(2):
                 row = await _one_row(cls, conn, plan, params, lock=True)
                 if row is not None:
@@ -1042,8 +1064,23 @@ class BulkCreateNode(Node):
         return {"inserted": len(ids), "ids": ids}
 
 
+def _always_true(node: FilterNode | None) -> bool:
+    if node is None:
+        return True
+    if isinstance(node, Const):
+        return node.value
+    if isinstance(node, And):
+        return all(_always_true(n) for n in node.items)
+    if isinstance(node, Or):
+        return any(_always_true(n) for n in node.items)
+    return False
+
+
 def _bulk_filter_guard(cls: type[Node], out: dict[str, Any], problems: Problems) -> None:
-    if not out.get("filter") and not out.get("all") and not problems.provided("filter"):
+    if out.get("all") or problems.provided("filter"):
+        return
+    parsed = out.get("_filter")
+    if not out.get("filter") or (parsed is not None and _always_true(parsed)):
         problems.add(
             "DF-PARAM-UNSAFE-BULK",
             f"{cls.type_name}: an empty filter would affect every record; pass a filter, or "
@@ -1306,16 +1343,14 @@ class BulkUpsertNode(Node):
                 part = keys[start : start + chunk]
                 p = Params(d)
                 if len(match) == 1:
-                    conds = (
-                        f"{d.column(match[0])} IN ("
-                        + ", ".join(p.add_field(match[0], by_key[k][match[0].name]) for k in part)
-                        + ")"
-                    )
+                    lookup = tuple(by_key[k][match[0].name] for k in part)
+                    conds = d.in_sql(In(match[0], lookup, False, False), p)
                 else:
                     conds = " OR ".join(
                         "("
                         + " AND ".join(
-                            f"{d.column(f)} = {p.add_field(f, by_key[k][f.name])}" for f in match
+                            d.compare_sql(f, d.column(f), "=", p.add_field(f, by_key[k][f.name]))
+                            for f in match
                         )
                         + ")"
                         for k in part
@@ -1333,6 +1368,15 @@ class BulkUpsertNode(Node):
                     ]
             inserts, updates = [], []
             stamp = plan.stamp(now)
+            auto_key = [f.name for f in match if f.auto]
+            missing = [k for k in by_key if k not in existing]
+            if auto_key and missing:
+                raise NotFoundError(
+                    f"{cls.type_name}: match_fields include the generated {auto_key[0]!r}, and "
+                    f"{len(missing)} record(s) name values that do not exist (first: "
+                    f"{missing[0]!r}); generated keys cannot be chosen by an insert",
+                    details={"model": model.name, "missing": [list(m) for m in missing[:10]]},
+                )
             for key, record in by_key.items():
                 given = record["__given__"]
                 if key in existing:
@@ -1361,6 +1405,9 @@ class BulkUpsertNode(Node):
                     assignments = ", ".join(
                         f"{d.column(f)} = {d.placeholder(i)}" for i, f in enumerate(cols, 1)
                     )
+                    if model.versioned:  # optimistic locking sees every write
+                        vcol = d.column(model.fields["version"])
+                        assignments += f", {vcol} = {vcol} + 1"
                     pk_match = " AND ".join(
                         f"{d.column(f)} = {d.placeholder(i)}"
                         for i, f in enumerate(pk, len(cols) + 1)

@@ -77,7 +77,19 @@ def parse_filter(document: Any, model: ModelDef) -> Node | None:
     return node
 
 
+_MAX_DEPTH = 64
+
+
+def _check_depth(path: str) -> None:
+    if path.count("$") > _MAX_DEPTH:
+        raise FilterError(
+            f"{path[:80]}...: the filter nests more than {_MAX_DEPTH} levels deep",
+            code="DF-FILTER-MALFORMED",
+        )
+
+
 def _parse_doc(document: Any, model: ModelDef, path: str) -> Node | None:
+    _check_depth(path)
     if not isinstance(document, Mapping):
         raise FilterError(
             f"{path} must be an object like {{'field': value}}, got {type(document).__name__}",
@@ -181,6 +193,7 @@ def _is_operator_doc(value: Any) -> bool:
 
 
 def _parse_field(field: Field, value: Any, path: str) -> Node:
+    _check_depth(path)
     if isinstance(value, Mapping) and not _is_operator_doc(value):
         if any(isinstance(k, str) and k.startswith("$") for k in value):
             raise FilterError(
@@ -196,8 +209,9 @@ def _parse_field(field: Field, value: Any, path: str) -> Node:
     if not _is_operator_doc(value):
         return _eq(field, value, path)
     ops = dict(value)
+    has_options = "$options" in ops
     options = ops.pop("$options", None)
-    if options is not None and "$regex" not in ops:
+    if has_options and "$regex" not in ops:
         raise FilterError(
             f"{path}: $options is only valid next to $regex", code="DF-FILTER-MALFORMED"
         )
@@ -311,6 +325,33 @@ def _require_text(field: Field, op: str, path: str) -> None:
         )
 
 
+def _unportable(pattern: str) -> str | None:
+    """The first construct PostgreSQL, SQLite (Python) and MySQL would read differently:
+    inline flags, named or atomic groups, possessive quantifiers, named characters."""
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            if pattern[i + 1 : i + 2] == "N":
+                return "\\N{...}"
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "]":
+                i += 1
+        elif ch == "(" and pattern[i + 1 : i + 2] == "?":
+            rest = pattern[i + 2 : i + 4]
+            if not (rest[:1] in (":", "=", "!") or rest in ("<=", "<!")):
+                return pattern[i : i + 4]
+        elif ch in "*+?}" and pattern[i + 1 : i + 2] == "+":
+            return pattern[i : i + 2]
+        i += 1
+    return None
+
+
 def _regex(field: Field, operand: Any, options: Any, path: str) -> Node:
     _require_text(field, "$regex", path)
     if isinstance(operand, re.Pattern):
@@ -336,6 +377,13 @@ def _regex(field: Field, operand: Any, options: Any, path: str) -> Node:
             f"{path}: $options must be a combination of i, m, s and x, got {options!r}",
             code="DF-FILTER-REGEX",
             details={"operator": "$options"},
+        )
+    construct = _unportable(operand)
+    if construct:
+        raise UnsupportedError(
+            f"{path}: $regex construct {construct!r} does not mean the same on every "
+            "database; use $options for flags, and plain groups",
+            details={"operator": "$regex", "construct": construct},
         )
     try:
         re.compile(operand)

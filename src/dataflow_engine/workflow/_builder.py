@@ -8,9 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ValidationError, WorkflowValidationError
+from ..errors import Diagnostic, ValidationError, WorkflowValidationError
 from ..nodes import Node
-from ._definition import execution_order, parse_endpoint, validate_workflow
+from ._definition import (
+    execution_order,
+    parse_endpoint,
+    validate_structure,
+    validate_workflow,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -72,6 +77,22 @@ def _to_dict(nodes: list[_NodeSpec], connections: list[_Connection]) -> dict[str
     }
 
 
+def _structure_problems(definition: Any) -> list[Diagnostic]:
+    if not isinstance(definition, Mapping):
+        return [
+            Diagnostic(
+                "DF-WORKFLOW-MALFORMED",
+                "a workflow definition is an object with 'nodes' and 'connections'",
+            )
+        ]
+    problems = [
+        d
+        for d in validate_structure(definition)
+        if d.code in ("DF-WORKFLOW-MALFORMED", "DF-CONNECTION-MALFORMED")
+    ]
+    return problems
+
+
 class WorkflowBuilder:
     """Builds a workflow of nodes and connections.
 
@@ -129,38 +150,61 @@ class WorkflowBuilder:
         return _to_dict(self._nodes, self._connections)
 
     @classmethod
-    def from_dict(cls, definition: Mapping[str, Any]) -> WorkflowBuilder:
-        """A builder holding a workflow definition (validated by ``build()``)."""
+    def from_dict(cls, definition: Any) -> WorkflowBuilder:
+        """A builder holding a workflow definition (its parameters are checked by
+        ``build()``).
+
+        Raises:
+            WorkflowValidationError: the definition's structure is malformed (nodes or
+                connections that are not objects, endpoints that are not
+                ``"node.path"``): nothing is silently dropped.
+        """
+        problems = _structure_problems(definition)
+        if problems:
+            raise WorkflowValidationError(problems)
         wf = cls()
         for node in definition.get("nodes", []) or []:
-            if isinstance(node, Mapping):
-                wf._nodes.append(
-                    _NodeSpec(
-                        str(node.get("id", "")),
-                        node.get("type", ""),
-                        dict(node.get("params") or {}),
-                    )
+            wf._nodes.append(
+                _NodeSpec(
+                    str(node.get("id", "")), node.get("type", ""), dict(node.get("params") or {})
                 )
+            )
         for conn in definition.get("connections", []) or []:
-            if not isinstance(conn, Mapping):
-                continue
             src, dst = parse_endpoint(conn.get("from")), parse_endpoint(conn.get("to"))
-            if src and dst:
-                wf._connections.append(_Connection(src[0], src[1], dst[0], dst[1]))
+            assert src is not None and dst is not None
+            wf._connections.append(_Connection(src[0], src[1], dst[0], dst[1]))
         return wf
 
     @classmethod
     def load(cls, path: str | Path) -> WorkflowBuilder:
-        """Load a JSON or YAML workflow file."""
+        """Load a JSON or YAML workflow file.
+
+        Raises:
+            ValidationError: ``DF-WORKFLOW-FILE`` when the file cannot be read or parsed.
+            WorkflowValidationError: the definition's structure is malformed.
+        """
         from pathlib import Path
 
-        text = Path(path).read_text(encoding="utf-8")
-        if str(path).endswith((".yaml", ".yml")):
-            import yaml
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+            if str(path).endswith((".yaml", ".yml")):
+                import yaml
 
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+                data = yaml.safe_load(text)
+            else:
+                data = json.loads(text)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ValidationError(
+                f"cannot read workflow file {str(path)!r}: {exc}",
+                code="DF-WORKFLOW-FILE",
+                details={"path": str(path)},
+            ) from exc
+        except Exception as exc:  # the YAML parser's own errors
+            raise ValidationError(
+                f"cannot parse workflow file {str(path)!r}: {exc}",
+                code="DF-WORKFLOW-FILE",
+                details={"path": str(path)},
+            ) from exc
         return cls.from_dict(data)
 
     def _definition(self) -> dict[str, Any]:

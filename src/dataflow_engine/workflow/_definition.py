@@ -20,7 +20,7 @@ from ..query import FIELD_OPERATORS, LOGICAL_OPERATORS, UPDATE_OPERATORS
 if TYPE_CHECKING:
     from .._dataflow import DataFlow
 
-__all__ = ["execution_order", "parse_endpoint", "validate_workflow"]
+__all__ = ["execution_order", "parse_endpoint", "validate_structure", "validate_workflow"]
 
 _DOC_PARAMS = {"filter", "fields", "where", "create", "update", "data"}
 
@@ -101,6 +101,65 @@ def input_path_problem(cls: type[Node], path: str) -> str | None:
         ):
             return f"{model.name} has no field {key!r} (in {head})"
     return None
+
+
+def validate_structure(definition: Mapping[str, Any]) -> list[Diagnostic]:
+    """Problems with the shape of a definition alone (no node types are resolved)."""
+    diags: list[Diagnostic] = []
+    nodes = definition.get("nodes")
+    if not isinstance(nodes, list):
+        diags.append(
+            Diagnostic(
+                "DF-WORKFLOW-MALFORMED", "the workflow needs a 'nodes' list", path=("nodes",)
+            )
+        )
+    else:
+        for i, node in enumerate(nodes):
+            if not isinstance(node, Mapping):
+                diags.append(
+                    Diagnostic(
+                        "DF-WORKFLOW-MALFORMED",
+                        "a node must be an object with 'id', 'type' and 'params'",
+                        path=("nodes", i),
+                    )
+                )
+            elif not isinstance(node.get("params", {}) or {}, Mapping):
+                diags.append(
+                    Diagnostic(
+                        "DF-WORKFLOW-MALFORMED",
+                        "params must be an object",
+                        node_id=str(node.get("id")),
+                        path=("nodes", i, "params"),
+                    )
+                )
+    connections = definition.get("connections", []) or []
+    if not isinstance(connections, list):
+        diags.append(
+            Diagnostic(
+                "DF-WORKFLOW-MALFORMED", "'connections' must be a list", path=("connections",)
+            )
+        )
+        return diags
+    for j, conn in enumerate(connections):
+        if not isinstance(conn, Mapping):
+            diags.append(
+                Diagnostic(
+                    "DF-WORKFLOW-MALFORMED",
+                    "a connection must be {'from': 'a.out', 'to': 'b.in'}",
+                    path=("connections", j),
+                )
+            )
+            continue
+        for key in ("from", "to"):
+            if parse_endpoint(conn.get(key)) is None:
+                diags.append(
+                    Diagnostic(
+                        "DF-CONNECTION-MALFORMED",
+                        f"connection {key} {conn.get(key)!r} must look like 'node_id.path'",
+                        path=("connections", j, key),
+                    )
+                )
+    return diags
 
 
 def validate_workflow(

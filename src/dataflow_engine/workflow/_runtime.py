@@ -96,6 +96,14 @@ async def execute_workflow(
     wf = _as_workflow(workflow, dataflow)
     run_id = run_id or uuid.uuid4().hex
     specs = {n.id: n for n in wf.nodes}
+    if parameters is not None and (
+        not isinstance(parameters, Mapping)
+        or not all(isinstance(v, Mapping) for v in parameters.values())
+    ):
+        raise ValidationError(
+            "parameters must map node ids to parameter dicts, e.g. {'create': {'email': 'b@x'}}",
+            code="DF-WORKFLOW-PARAMETERS",
+        )
     overrides = dict(parameters or {})
     unknown = [k for k in overrides if k not in specs]
     if unknown:
