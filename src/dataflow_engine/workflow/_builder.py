@@ -59,6 +59,16 @@ class Workflow:
         """The workflow definition (DESIGN §10 format)."""
         return _to_dict(self.nodes, self.connections)
 
+    def incoming(self) -> dict[str, list[_Connection]]:
+        """Connections by target node id (computed once)."""
+        cached: dict[str, list[_Connection]] | None = self.__dict__.get("_incoming")
+        if cached is None:
+            cached = {}
+            for c in self.connections:
+                cached.setdefault(c.target, []).append(c)
+            self.__dict__["_incoming"] = cached
+        return cached
+
 
 def _type_name(t: str | type[Node]) -> str:
     return t if isinstance(t, str) else t.type_name

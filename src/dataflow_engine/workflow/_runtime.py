@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
@@ -94,7 +94,7 @@ async def execute_workflow(
 ) -> tuple[dict[str, Any], str]:
     """Run a workflow on the current (engine) loop. See :class:`LocalRuntime`."""
     wf = _as_workflow(workflow, dataflow)
-    run_id = run_id or uuid.uuid4().hex
+    run_id = run_id or os.urandom(16).hex()
     specs = {n.id: n for n in wf.nodes}
     if parameters is not None and (
         not isinstance(parameters, Mapping)
@@ -117,12 +117,12 @@ async def execute_workflow(
     for spec in wf.nodes:
         t = spec.type
         classes[spec.id] = t if isinstance(t, type) else resolve_node_type(t, dataflow)
-    for cls in {c for c in classes.values()}:
-        cls.dataflow._check_open()
-        await cls.dataflow._ensure_ready(cls.model)
-    incoming: dict[str, list[Any]] = {}
-    for c in wf.connections:
-        incoming.setdefault(c.target, []).append(c)
+    for cls in set(classes.values()):
+        owner = cls.dataflow
+        owner._check_open()
+        if cls.model.name not in owner._ready:
+            await owner._ensure_ready(cls.model)
+    incoming = wf.incoming()
     results: dict[str, Any] = {}
     timings: dict[str, float] = {}
     async with AsyncExitStack() as stack:
