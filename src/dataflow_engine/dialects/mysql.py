@@ -41,12 +41,6 @@ def _encode_datetime(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _decode_datetime(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value  # type: ignore[no-any-return]
-
-
 def _decode_time(value: Any) -> dt.time:
     if isinstance(value, dt.timedelta):  # the driver returns TIME as a timedelta
         seconds = int(value.total_seconds())
@@ -129,11 +123,11 @@ class MySQLDialect(Dialect):
     _DECODERS: ClassVar[dict[FieldKind, Callable[[Any], Any]]] = {
         FieldKind.BOOL: bool,
         FieldKind.DECIMAL: _decode_decimal,
-        FieldKind.DATETIME: _decode_datetime,
+        # DATETIME needs no decoder: the adapter's driver conversions already return
+        # aware UTC datetimes (one parse per value instead of parse-then-replace).
         FieldKind.TIME: _decode_time,
         FieldKind.UUID: _decode_uuid,
         FieldKind.JSON: _decode_json,
-        FieldKind.FLOAT: float,
         FieldKind.BYTES: bytes,
     }
 
