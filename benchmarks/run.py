@@ -1,17 +1,19 @@
 """DataFlow performance harness (DESIGN section 12).
 
-Each workload runs through DataFlow and through the raw driver (aiosqlite, asyncpg) doing
-the same work, in the same process and run, and the ratio of the two medians is compared
-with the workload's target. A ratio is the figure that counts, never an absolute time.
+Each workload runs through DataFlow and through the raw driver (aiosqlite, asyncpg,
+asyncmy) doing the same work, in the same process and run, and the ratio of the two
+medians is compared with the workload's target. A ratio is the figure that counts, never
+an absolute time.
 
 Usage::
 
-    python benchmarks/run.py [--backend sqlite|postgresql|all] [--quick] [--markdown]
+    python benchmarks/run.py [--backend sqlite|postgresql|mysql|all] [--quick] [--markdown]
 
 SQLite runs on a file database in a temporary directory. PostgreSQL runs in a database
 created for the run (``dataflow_bench_<hex>``) through an admin connection to
 ``DATAFLOW_BENCH_PG_ADMIN_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``)
-and dropped at the end, even on failure.
+and dropped at the end, even on failure. MySQL/MariaDB does the same through asyncmy and
+``DATAFLOW_BENCH_MYSQL_ADMIN_URL`` (default ``mysql://root@127.0.0.1:3306/test``).
 
 The exit status is 0 when every workload ran, whatever the ratios (this is a report), and
 non-zero when a workload failed with an error.
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.parse
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -41,10 +44,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DRIVER_MODULES = ("aiosqlite", "asyncpg", "sqlite3")
+DEFAULT_MYSQL_ADMIN_URL = "mysql://root@127.0.0.1:3306/test"
+DRIVER_MODULES = ("aiosqlite", "asyncpg", "asyncmy", "sqlite3")
 IMPORT_TARGET_SECONDS = 0.150
 
-TABLE = '"users"'
+TABLE_NAME = "users"
 COLUMNS = ("id", "name", "email", "age", "department", "active", "created_at", "updated_at")
 INSERT_COLUMNS = COLUMNS[1:]
 DEPARTMENTS = ("eng", "ops", "sales", "support")
@@ -134,10 +138,6 @@ def make_records(n: int, start: int = 0) -> list[dict[str, Any]]:
     return [make_record(i) for i in range(start, start + n)]
 
 
-def quoted(names: Sequence[str]) -> str:
-    return ", ".join(f'"{n}"' for n in names)
-
-
 # -- backends (the raw-driver side) -----------------------------------------------------------
 
 
@@ -145,6 +145,21 @@ class Backend(ABC):
     """A database for one run: its DataFlow URL and a raw driver connection to it."""
 
     name: str
+
+    def quote(self, identifier: str) -> str:
+        """An identifier quoted as DataFlow's dialect quotes it."""
+        return f'"{identifier}"'
+
+    def quoted(self, names: Sequence[str]) -> str:
+        return ", ".join(self.quote(n) for n in names)
+
+    @property
+    def table(self) -> str:
+        return self.quote(TABLE_NAME)
+
+    def text_column(self, column: str) -> str:
+        """A text column in a comparison, as DataFlow writes it (MySQL adds a collation)."""
+        return self.quote(column)
 
     @property
     @abstractmethod
@@ -200,22 +215,28 @@ class Backend(ABC):
         """The database server (or library) version."""
 
     async def count(self) -> int:
-        rows = await self.fetch(f"SELECT COUNT(*) FROM {TABLE}")
+        rows = await self.fetch(f"SELECT COUNT(*) FROM {self.table}")
         return int(rows[0][0])
 
-    def insert_sql(self) -> str:
+    async def analyze(self) -> None:
+        """Refresh the planner's statistics of the users table."""
+        await self.execute(f"ANALYZE {self.table}")
+
+    async def insert_returning(self, sql: str, params: Sequence[Any]) -> Sequence[Any]:
+        """Run :meth:`insert_sql` and return the new row (``COLUMNS`` order)."""
+        return (await self.fetch(sql, params))[0]
+
+    def insert_sql(self, returning: bool = True) -> str:
         values = ", ".join(self.placeholder(i + 1) for i in range(len(INSERT_COLUMNS)))
-        return (
-            f"INSERT INTO {TABLE} ({quoted(INSERT_COLUMNS)}) VALUES ({values}) "
-            f"RETURNING {quoted(COLUMNS)}"
-        )
+        sql = f"INSERT INTO {self.table} ({self.quoted(INSERT_COLUMNS)}) VALUES ({values})"
+        return f"{sql} RETURNING {self.quoted(COLUMNS)}" if returning else sql
 
     def list_sql(self) -> str:
-        p = self.placeholder
+        p, q = self.placeholder, self.quote
         return (
-            f"SELECT {quoted(COLUMNS)} FROM {TABLE} "
-            f'WHERE ("age" >= {p(1)} AND "department" = {p(2)}) '
-            f'ORDER BY "id" LIMIT {p(3)}'
+            f"SELECT {self.quoted(COLUMNS)} FROM {self.table} "
+            f"WHERE ({q('age')} >= {p(1)} AND {self.text_column('department')} = {p(2)}) "
+            f"ORDER BY {q('id')} LIMIT {p(3)}"
         )
 
 
@@ -286,8 +307,7 @@ class SQLiteBackend(Backend):
         await self._conn.execute(sql)
 
     async def bulk_insert(self, rows: list[tuple[Any, ...]]) -> None:
-        values = ", ".join("?" for _ in INSERT_COLUMNS)
-        sql = f"INSERT INTO {TABLE} ({quoted(INSERT_COLUMNS)}) VALUES ({values})"
+        sql = self.insert_sql(returning=False)
         await self._conn.execute("BEGIN IMMEDIATE")
         try:
             await self._conn.executemany(sql, rows)
@@ -297,7 +317,7 @@ class SQLiteBackend(Backend):
         await self._conn.execute("COMMIT")
 
     async def clear(self) -> None:
-        await self._conn.execute(f"DELETE FROM {TABLE}")
+        await self._conn.execute(f"DELETE FROM {self.table}")
 
     async def version(self) -> str:
         rows = await self.fetch("SELECT sqlite_version()")
@@ -378,11 +398,165 @@ class PostgresBackend(Backend):
             )
 
     async def clear(self) -> None:
-        await self._conn.execute(f"TRUNCATE {TABLE} RESTART IDENTITY")
+        await self._conn.execute(f"TRUNCATE {self.table} RESTART IDENTITY")
 
     async def version(self) -> str:
         rows = await self.fetch("SHOW server_version")
         return f"PostgreSQL {rows[0][0]}"
+
+
+MYSQL_SQL_MODE = (
+    "STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+    "NO_ENGINE_SUBSTITUTION"
+)
+
+
+class MySQLBackend(Backend):
+    """A database created for the run on MySQL or MariaDB, through asyncmy.
+
+    The raw connection is set up as DataFlow sets up its pooled ones: autocommit, the
+    ``FOUND_ROWS`` client flag, ``utf8mb4``, UTC and a strict ``sql_mode``. Until it is
+    connected the backend assumes MariaDB 10.5+ (``INSERT ... RETURNING``), as the dialect
+    does; :meth:`connect` reads the server version and decides.
+    """
+
+    name = "mysql"
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.database = f"dataflow_bench_{uuid.uuid4().hex[:12]}"
+        self._created = False
+        self._conn: Any = None
+        self.mariadb = True
+        self.returning = True
+
+    @property
+    def url(self) -> str:
+        parts = urllib.parse.urlsplit(self.admin_url)
+        return urllib.parse.urlunsplit(parts._replace(path=f"/{self.database}"))
+
+    @staticmethod
+    def _connect_args(url: str) -> dict[str, Any]:
+        parts = urllib.parse.urlsplit(url)
+        from asyncmy.constants import CLIENT
+
+        return {
+            "host": parts.hostname or "127.0.0.1",
+            "port": parts.port or 3306,
+            "user": urllib.parse.unquote(parts.username or "root"),
+            "password": urllib.parse.unquote(parts.password or ""),
+            "database": urllib.parse.unquote(parts.path.lstrip("/")) or None,
+            "charset": "utf8mb4",
+            "autocommit": True,
+            "client_flag": CLIENT.FOUND_ROWS,
+        }
+
+    async def _admin(self, sql: str) -> None:
+        import asyncmy
+
+        conn = await asyncmy.connect(**self._connect_args(self.admin_url))
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(sql)
+        finally:
+            conn.close()
+
+    async def setup(self) -> None:
+        await self._admin(f"CREATE DATABASE {self.quote(self.database)}")
+        self._created = True
+
+    async def teardown(self) -> None:
+        if self._created:
+            await self._admin(f"DROP DATABASE IF EXISTS {self.quote(self.database)}")
+            self._created = False
+
+    async def connect(self) -> None:
+        import asyncmy
+
+        self._conn = await asyncmy.connect(**self._connect_args(self.url))
+        await self.execute(f"SET time_zone = '+00:00', sql_mode = '{MYSQL_SQL_MODE}'")
+        rows = await self.fetch("SELECT VERSION()")
+        release = str(rows[0][0])
+        self.mariadb = "mariadb" in release.lower()
+        numbers = tuple(int(n) for n in release.split("-")[0].split(".")[:2] if n.isdigit())
+        self.returning = self.mariadb and numbers >= (10, 5)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def quote(self, identifier: str) -> str:
+        return f"`{identifier}`"
+
+    def text_column(self, column: str) -> str:
+        collation = "utf8mb4_nopad_bin" if self.mariadb else "utf8mb4_0900_bin"
+        return f"{self.quote(column)} COLLATE {collation}"
+
+    def placeholder(self, index: int) -> str:
+        return "%s"
+
+    def stamp(self, now: dt.datetime) -> Any:
+        return now.astimezone(dt.UTC).replace(tzinfo=None)  # DATETIME(6) holds naive UTC
+
+    def encode(self, record: Mapping[str, Any], stamp: Any) -> tuple[Any, ...]:
+        return (
+            record["name"],
+            record["email"],
+            record["age"],
+            record["department"],
+            int(record.get("active", True)),
+            stamp,
+            stamp,
+        )
+
+    def insert_sql(self, returning: bool = True) -> str:
+        return super().insert_sql(returning and self.returning)
+
+    async def insert_returning(self, sql: str, params: Sequence[Any]) -> Sequence[Any]:
+        async with self._conn.cursor() as cur:
+            await cur.execute(sql, params)
+            if self.returning:
+                return (await cur.fetchall())[0]  # type: ignore[no-any-return]
+            new_id = cur.lastrowid
+        # No RETURNING (MySQL): read the row back by its key, as DataFlow does.
+        select = f"SELECT {self.quoted(COLUMNS)} FROM {self.table} WHERE {self.quote('id')} = %s"
+        return (await self.fetch(select, (new_id,)))[0]
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        async with self._conn.cursor() as cur:
+            await cur.execute(sql, params)
+            return list(await cur.fetchall())
+
+    async def execute(self, sql: str) -> None:
+        async with self._conn.cursor() as cur:
+            await cur.execute(sql)
+            if cur.description:
+                await cur.fetchall()
+
+    async def bulk_insert(self, rows: list[tuple[Any, ...]]) -> None:
+        sql = self.insert_sql(returning=False)
+        async with self._conn.cursor() as cur:
+            await cur.execute("BEGIN")
+            try:
+                await cur.executemany(sql, rows)
+            except BaseException:
+                await cur.execute("ROLLBACK")
+                raise
+            await cur.execute("COMMIT")
+
+    async def analyze(self) -> None:
+        await self.execute(f"ANALYZE TABLE {self.table}")
+
+    async def clear(self) -> None:
+        await self.execute(f"TRUNCATE TABLE {self.table}")
+
+    async def version(self) -> str:
+        rows = await self.fetch("SELECT VERSION()")
+        release = str(rows[0][0])
+        product = "MariaDB" if self.mariadb else "MySQL"
+        number = release.split("-")[0]
+        return f"{product} {number}" + (f" ({release})" if release != number else "")
 
 
 # -- the workloads ----------------------------------------------------------------------------
@@ -460,11 +634,15 @@ class Bench:
 
     async def _raw_create(self, records: list[dict[str, Any]]) -> float:
         sql = self.backend.insert_sql()
-        fetch, encode, stamp = self.backend.fetch, self.backend.encode, self.backend.stamp
+        insert, encode, stamp = (
+            self.backend.insert_returning,
+            self.backend.encode,
+            self.backend.stamp,
+        )
         started = time.perf_counter()
         for record in records:
-            rows = await fetch(sql, encode(record, stamp(dt.datetime.now(dt.UTC))))
-            row = dict(zip(COLUMNS, rows[0], strict=True))
+            new = await insert(sql, encode(record, stamp(dt.datetime.now(dt.UTC))))
+            row = dict(zip(COLUMNS, new, strict=True))
         elapsed = time.perf_counter() - started
         _check(row["email"] == records[-1]["email"], "raw INSERT returned another row")
         return elapsed / len(records)
@@ -578,7 +756,7 @@ class Bench:
         self.run(self.backend.bulk_insert(seed))
         del seed
         self._expect_rows(s.list_table_rows)
-        self.run(self.backend.execute(f"ANALYZE {TABLE}"))
+        self.run(self.backend.analyze())
         self._same_list()
         self._df_list(s.warmup_ops)
         self.run(self._raw_list(s.warmup_ops))
@@ -852,16 +1030,18 @@ def machine(versions: Mapping[str, str]) -> list[tuple[str, str]]:
         ("python", f"{platform.python_implementation()} {platform.python_version()}"),
         ("sqlite", versions.get("sqlite", f"SQLite {sqlite3.sqlite_version}")),
         ("postgresql", versions.get("postgresql", "not run")),
+        ("mysql", versions.get("mysql", "not run")),
     ]
 
 
 # -- main -------------------------------------------------------------------------------------
 
 
-def _backends(choice: str, admin_url: str) -> list[Callable[[], Backend]]:
+def _backends(choice: str, pg_admin_url: str, mysql_admin_url: str) -> list[Callable[[], Backend]]:
     factories: dict[str, Callable[[], Backend]] = {
         "sqlite": SQLiteBackend,
-        "postgresql": lambda: PostgresBackend(admin_url),
+        "postgresql": lambda: PostgresBackend(pg_admin_url),
+        "mysql": lambda: MySQLBackend(mysql_admin_url),
     }
     if choice == "all":
         return list(factories.values())
@@ -871,7 +1051,10 @@ def _backends(choice: str, admin_url: str) -> list[Callable[[], Backend]]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
-        "--backend", choices=("sqlite", "postgresql", "all"), default="all", help="default: all"
+        "--backend",
+        choices=("sqlite", "postgresql", "mysql", "all"),
+        default="all",
+        help="default: all",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
@@ -879,6 +1062,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--pg-admin-url",
         default=os.environ.get("DATAFLOW_BENCH_PG_ADMIN_URL", DEFAULT_PG_ADMIN_URL),
         help="PostgreSQL URL used to create and drop the benchmark database",
+    )
+    parser.add_argument(
+        "--mysql-admin-url",
+        default=os.environ.get("DATAFLOW_BENCH_MYSQL_ADMIN_URL", DEFAULT_MYSQL_ADMIN_URL),
+        help="MySQL/MariaDB URL used to create and drop the benchmark database",
     )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
@@ -898,7 +1086,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             failed.append("cold import")
             traceback.print_exc()
 
-    for factory in _backends(args.backend, args.pg_admin_url):
+    for factory in _backends(args.backend, args.pg_admin_url, args.mysql_admin_url):
         backend = factory()
         print(f"running {backend.name} ...", file=sys.stderr, flush=True)
         try:
