@@ -356,3 +356,19 @@ def test_a_bad_url_in_the_environment_is_a_configuration_error(env: pytest.Monke
     env.setenv("DATAFLOW_DATABASE_URL", "nosuchdb://x")
     with pytest.raises(ConfigurationError):
         Settings.resolve()
+
+
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("mysql://app:S3cret#!@db.example.com:3306/shop", "S3cret#!"),
+        ("mariadb://app:p@ss:w0rd$@db:3306/shop", "p@ss:w0rd$"),
+        ("mysql://app:50%25off@db/shop", "50%off"),
+    ],
+)
+def test_mysql_urls_with_special_characters(url: str, password: str) -> None:
+    parsed = parse_url(url)
+    assert parsed.dialect == "mysql"
+    assert parsed.password == password
+    assert parsed.database == "shop"
+    assert password not in parsed.redacted()
