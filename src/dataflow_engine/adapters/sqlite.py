@@ -14,6 +14,7 @@ from typing import Any
 from .. import errors as e
 from ..config import Settings
 from ..dialects import SQLiteDialect
+from ..query import ascii_classes, pcre_caret
 from ._base import Adapter, Connection, log_sql
 from ._errors import SQLITE_ERRORNAME, label
 
@@ -22,7 +23,7 @@ __all__ = ["SQLiteAdapter"]
 
 @functools.lru_cache(maxsize=256)
 def _compiled(pattern: str, options: str) -> re.Pattern[str]:
-    flags = re.ASCII  # \d, \w, \s and case folding as PCRE and PostgreSQL do
+    flags = 0  # case folds for every letter; the classes are made ASCII below, as in PCRE
     for letter, flag in (
         ("i", re.IGNORECASE),
         ("m", re.MULTILINE),
@@ -31,6 +32,9 @@ def _compiled(pattern: str, options: str) -> re.Pattern[str]:
     ):
         if letter in options:
             flags |= flag
+    pattern = ascii_classes(pattern)
+    if "m" in options:
+        pattern = pcre_caret(pattern)
     return re.compile(pattern, flags)
 
 

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from ..errors import ValidationError
 from ..models import Field, FieldKind
-from ..query import In
+from ..query import In, ascii_classes
 from ._base import Dialect, Params
 from .sqlite import json_dumps
 
@@ -217,6 +217,8 @@ class MySQLDialect(Dialect):
         return f"{col} COLLATE {self.collation} LIKE {placeholder} ESCAPE '\\\\'"
 
     def regex_sql(self, col: str, pattern: str, options: str, params: Params) -> str:
+        # Both servers read \\w, \\d, \\s as Unicode classes; MongoDB's PCRE as ASCII.
+        pattern = ascii_classes(pattern)
         if self.mariadb:
             # MariaDB's REGEXP is PCRE2, MongoDB's own flavour; inline flags set every
             # option explicitly so the column's collation cannot make it case-insensitive.

@@ -10,10 +10,20 @@ from typing import Any, ClassVar
 
 from ..errors import UnsupportedError, ValidationError
 from ..models import Field, FieldKind
-from ..query import In
+from ..query import In, pcre_caret
 from ._base import Dialect, Params
 
 __all__ = ["PostgresDialect"]
+
+
+_ASCII_CLASSES = {
+    "d": ("0-9", False),
+    "D": ("0-9", True),
+    "w": ("a-zA-Z0-9_", False),
+    "W": ("a-zA-Z0-9_", True),
+    "s": (" \\t\\n\\r\\f\\v", False),
+    "S": (" \\t\\n\\r\\f\\v", True),
+}
 
 
 def to_are(pattern: str, multiline: bool = False) -> str:
@@ -39,6 +49,16 @@ def to_are(pattern: str, multiline: bool = False) -> str:
             nxt = pattern[i + 1]
             if not in_class and nxt in "bB":
                 out.append("\\y" if nxt == "b" else "\\Y")
+            elif nxt in _ASCII_CLASSES:
+                # PostgreSQL's classes follow the locale (letters beyond ASCII); PCRE's
+                # and Python's (re.ASCII) do not: spell the ASCII class out.
+                body, negated = _ASCII_CLASSES[nxt]
+                if in_class and negated:
+                    raise UnsupportedError(
+                        f"$regex: \\{nxt} inside brackets is not available on postgresql",
+                        details={"dialect": "postgresql", "operator": "$regex"},
+                    )
+                out.append(body if in_class else f"[{'^' if negated else ''}{body}]")
             else:
                 out.append(ch + nxt)
             i += 2
@@ -117,4 +137,7 @@ class PostgresDialect(Dialect):
             flags += "x"
         if "i" in options:
             flags += "i"
-        return f"{col} ~ {params.add(f'(?{flags}){to_are(pattern, multiline)}')}"
+        translated = to_are(pattern, multiline)
+        if multiline:
+            translated = pcre_caret(translated)
+        return f"{col} ~ {params.add(f'(?{flags}){translated}')}"

@@ -1,7 +1,14 @@
 """The query language: filter, order and update documents parsed into an AST (pure)."""
 
 from ._ast import And, Compare, Const, Exists, In, Like, Node, Not, Or, Regex
-from ._filter import FIELD_OPERATORS, LOGICAL_OPERATORS, escape_like, parse_filter
+from ._filter import (
+    FIELD_OPERATORS,
+    LOGICAL_OPERATORS,
+    ascii_classes,
+    escape_like,
+    parse_filter,
+    pcre_caret,
+)
 from ._order import OrderItem, parse_fields, parse_order_by
 from ._update import UPDATE_OPERATORS, SetItem, parse_update
 
@@ -21,9 +28,11 @@ __all__ = [
     "OrderItem",
     "Regex",
     "SetItem",
+    "ascii_classes",
     "escape_like",
     "parse_fields",
     "parse_filter",
     "parse_order_by",
     "parse_update",
+    "pcre_caret",
 ]

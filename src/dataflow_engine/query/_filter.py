@@ -11,7 +11,14 @@ from ..models import Field, FieldKind, ModelDef
 from ..models._model import suggest
 from ._ast import And, Compare, Const, Exists, In, Like, Node, Not, Or, Regex
 
-__all__ = ["FIELD_OPERATORS", "LOGICAL_OPERATORS", "escape_like", "parse_filter"]
+__all__ = [
+    "FIELD_OPERATORS",
+    "LOGICAL_OPERATORS",
+    "ascii_classes",
+    "escape_like",
+    "parse_filter",
+    "pcre_caret",
+]
 
 #: Operators that apply to a field, with a one-line description.
 FIELD_OPERATORS: dict[str, str] = {
@@ -323,6 +330,97 @@ def _require_text(field: Field, op: str, path: str) -> None:
             code="DF-FILTER-TYPE",
             details={"operator": op, "field": field.name},
         )
+
+
+_WORD = "a-zA-Z0-9_"
+_SPACE = " \\t\\n\\r\\f\\v"
+_CLASSES = {
+    "d": ("0-9", False),
+    "D": ("0-9", True),
+    "w": (_WORD, False),
+    "W": (_WORD, True),
+    "s": (_SPACE, False),
+    "S": (_SPACE, True),
+}
+
+
+def ascii_classes(pattern: str) -> str:
+    """Spell ``\\d \\w \\s`` (and their negations, and ``\\b \\B``) as ASCII classes.
+
+    MongoDB's PCRE reads these classes as ASCII while folding case for every letter under
+    ``i``; Python's ``re`` can do only one of the two with a flag, so the classes are
+    written out and case folding is left Unicode-wide.
+    """
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            if nxt in _CLASSES:
+                body, negated = _CLASSES[nxt]
+                if in_class and negated:
+                    raise UnsupportedError(
+                        f"$regex: \\{nxt} inside brackets is not available",
+                        details={"operator": "$regex"},
+                    )
+                out.append(body if in_class else f"[{'^' if negated else ''}{body}]")
+            elif nxt in "bB" and not in_class:
+                edge = f"(?:(?<![{_WORD}])(?=[{_WORD}])|(?<=[{_WORD}])(?![{_WORD}]))"
+                out.append(edge if nxt == "b" else f"(?!{edge})")
+            else:
+                out.append(ch + nxt)
+            i += 2
+            continue
+        if ch == "[" and not in_class:
+            in_class = True
+            out.append(ch)
+            if pattern[i + 1 : i + 2] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":
+                out.append("]")
+                i += 1
+        elif ch == "]" and in_class:
+            in_class = False
+            out.append(ch)
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+#: PCRE's multiline ``^``: the start, or just after a newline that does not end the text.
+PCRE_MULTILINE_CARET = "(?:\\A|(?<=\\n)(?!\\Z))"
+
+
+def pcre_caret(pattern: str) -> str:
+    """Rewrite unescaped ``^`` (outside brackets) as PCRE's multiline ``^``: Python and
+    PostgreSQL also match after a final newline, PCRE (MongoDB, MariaDB) does not."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+            out.append(ch)
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+            for lead in ("^", "]"):
+                if pattern[i + 1 : i + 2] == lead:
+                    out.append(lead)
+                    i += 1
+        elif ch == "^":
+            out.append(PCRE_MULTILINE_CARET)
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def _unportable(pattern: str) -> str | None:

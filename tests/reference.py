@@ -1,0 +1,145 @@
+"""A reference evaluator of filter documents over plain dicts, written from MongoDB's
+documented query semantics (for columns: a SQL NULL is MongoDB's null).
+
+It shares no code with the compiler on purpose: the differential tests compare what each
+database returns for a compiled filter with what this evaluator says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["matches"]
+
+_NUMBER = (int, float, Decimal)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, _NUMBER):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return type(value).__name__
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return _kind(a) == _kind(b) and a == b
+
+
+def _compare(a: Any, b: Any, op: str) -> bool:
+    """Ordering comparisons only match values of the same type (MongoDB's brackets)."""
+    if a is None or b is None or _kind(a) != _kind(b):
+        return False
+    if op == "$gt":
+        return bool(a > b)
+    if op == "$gte":
+        return bool(a >= b)
+    if op == "$lt":
+        return bool(a < b)
+    return bool(a <= b)
+
+
+def _like(pattern: str, value: str, ignore_case: bool) -> bool:
+    if ignore_case:
+        pattern, value = pattern.lower(), value.lower()
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    return re.fullmatch("".join(out), value, re.S) is not None
+
+
+def _regex(pattern: str, options: str, value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    # PCRE (MongoDB): \d and \w are ASCII classes, while "i" folds every letter's case.
+    pattern = pattern.replace("\\d", "[0-9]").replace("\\w", "[a-zA-Z0-9_]")
+    if "m" in options:  # PCRE's multiline ^ does not match after a final newline
+        pattern = pattern.replace("^", "(?:\\A|(?<=\\n)(?!\\Z))")
+    flags = 0
+    for letter, flag in (("i", re.I), ("m", re.M), ("s", re.S), ("x", re.X)):
+        if letter in options:
+            flags |= flag
+    return re.search(pattern, value, flags) is not None
+
+
+def _field_matches(value: Any, condition: Any) -> bool:
+    if not (
+        isinstance(condition, Mapping)
+        and condition
+        and all(str(k).startswith("$") for k in condition)
+    ):
+        return _equal(value, condition)
+    options = condition.get("$options", "")
+    for op, operand in condition.items():
+        if op == "$options":
+            continue
+        if op == "$eq":
+            ok = _equal(value, operand)
+        elif op == "$ne":
+            ok = not _equal(value, operand)
+        elif op in ("$gt", "$gte", "$lt", "$lte"):
+            ok = (value is None and operand is None and op in ("$gte", "$lte")) or _compare(
+                value, operand, op
+            )
+        elif op == "$in":
+            ok = any(_equal(value, v) for v in operand)
+        elif op == "$nin":
+            ok = not any(_equal(value, v) for v in operand)
+        elif op == "$exists":
+            ok = (value is not None) == operand
+        elif op == "$not":
+            ok = not (
+                _regex(operand, "", value)
+                if isinstance(operand, str)
+                else _field_matches(value, operand)
+            )
+        elif op == "$regex":
+            ok = _regex(operand, options, value)
+        elif op in ("$like", "$ilike"):
+            ok = isinstance(value, str) and _like(operand, value, op == "$ilike")
+        elif op == "$contains":
+            ok = isinstance(value, str) and operand in value
+        elif op == "$startswith":
+            ok = isinstance(value, str) and value.startswith(operand)
+        elif op == "$endswith":
+            ok = isinstance(value, str) and value.endswith(operand)
+        elif op == "$between":
+            ok = _compare(value, operand[0], "$gte") and _compare(value, operand[1], "$lte")
+        else:
+            raise ValueError(f"the reference evaluator has no {op}")
+        if not ok:
+            return False
+    return True
+
+
+def matches(row: Mapping[str, Any], document: Mapping[str, Any]) -> bool:
+    """Whether ``row`` matches the filter ``document``."""
+    for key, condition in document.items():
+        if key == "$and":
+            ok = all(matches(row, d) for d in condition)
+        elif key == "$or":
+            ok = any(matches(row, d) for d in condition)
+        elif key == "$nor":
+            ok = not any(matches(row, d) for d in condition)
+        elif key == "$not":
+            ok = not matches(row, condition)
+        else:
+            ok = _field_matches(row.get(key), condition)
+        if not ok:
+            return False
+    return True
