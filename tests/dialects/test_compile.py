@@ -384,11 +384,15 @@ def test_sqlite_compares_decimals_exactly() -> None:
 # -- order, paging, updates --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dialect", BOTH)
-def test_order_puts_nulls_first_ascending_and_last_descending(dialect: Dialect) -> None:
+@pytest.mark.parametrize(
+    ("dialect", "text"),
+    [(SQLITE, '"{}"'), (POSTGRES, '"{}" COLLATE "C"')],  # PostgreSQL: code-point order
+)
+def test_order_puts_nulls_first_ascending_and_last_descending(dialect: Dialect, text: str) -> None:
     items = parse_order_by(["-qty", "name", "nick", "-seen_at"], MODEL)
+    name, nick = text.format("name"), text.format("nick")
     assert dialect.order_sql(items) == (
-        '"qty" DESC, "name", "nick" ASC NULLS FIRST, "seen_at" DESC NULLS LAST'
+        f'"qty" DESC, {name}, {nick} ASC NULLS FIRST, "seen_at" DESC NULLS LAST'
     )
 
 

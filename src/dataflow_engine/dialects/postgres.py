@@ -118,6 +118,19 @@ class PostgresDialect(Dialect):
             return _to_uuid
         return super().decoder(field)
 
+    def compare_sql(self, field: Field, col: str, op: str, placeholder: str) -> str:
+        if op != "=" and field.kind in (FieldKind.STR, FieldKind.ENUM):
+            # Text order follows the database's locale (en_US puts 'a' before 'B');
+            # MongoDB, SQLite and MySQL here order by code point, so this does too.
+            # Equality needs no collation: every deterministic collation agrees on it.
+            return f'{col} COLLATE "C" {op} {placeholder}'
+        return f"{col} {op} {placeholder}"
+
+    def order_column_sql(self, field: Field, col: str) -> str:
+        if field.kind in (FieldKind.STR, FieldKind.ENUM):
+            return f'{col} COLLATE "C"'
+        return col
+
     def in_sql(self, node: In, params: Params) -> str:
         if node.field.kind is FieldKind.JSON or not node.values:
             return super().in_sql(node, params)
