@@ -10,6 +10,7 @@ from ._filter import (
     pcre_caret,
 )
 from ._order import OrderItem, parse_fields, parse_order_by
+from ._schema import filter_json_schema, update_json_schema
 from ._update import UPDATE_OPERATORS, SetItem, parse_update
 
 __all__ = [
@@ -30,9 +31,11 @@ __all__ = [
     "SetItem",
     "ascii_classes",
     "escape_like",
+    "filter_json_schema",
     "parse_fields",
     "parse_filter",
     "parse_order_by",
     "parse_update",
     "pcre_caret",
+    "update_json_schema",
 ]
