@@ -347,3 +347,26 @@ def test_filter_errors_are_filter_errors() -> None:
         parse_filter({"a": {"$regex": "(?i)x"}}, model)
     with pytest.raises(FilterError):
         parse_filter({"a": {"$options": "i"}}, model)
+
+
+def test_hostile_documents_get_clear_answers(items: DataFlow) -> None:
+    one(items, "ItemBulkCreateNode", {"data": [{"name": f"n{i}", "qty": i} for i in range(30)]})
+    big = list(range(100_000))
+    assert one(items, "ItemCountNode", {"filter": {"qty": {"$in": big}}})["count"] == 30
+    assert one(items, "ItemCountNode", {"filter": {"qty": {"$nin": big}}})["count"] == 0
+    names = [f"n{i}" for i in range(100_000)]
+    assert one(items, "ItemCountNode", {"filter": {"name": {"$in": names}}})["count"] == 30
+    for key in ('name"; DROP TABLE items; --', "name/*", "$gt", "na`me", "name) OR (1=1"):
+        with pytest.raises(WorkflowValidationError) as info:
+            one(items, "ItemCountNode", {"filter": {key: 1}})
+        assert info.value.diagnostics[0].code in (
+            "DF-FILTER-UNKNOWN-FIELD",
+            "DF-FILTER-UNKNOWN-OPERATOR",
+        )
+    deep: dict[str, Any] = {"qty": 1}
+    for _ in range(1000):
+        deep = {"$and": [deep]}
+    with pytest.raises(WorkflowValidationError) as info:
+        one(items, "ItemCountNode", {"filter": deep})
+    assert "levels deep" in str(info.value)
+    assert one(items, "ItemCountNode", {})["count"] == 30

@@ -37,6 +37,9 @@ def _encode_time(value: dt.time) -> str:
     return value.isoformat(timespec="microseconds")
 
 
+_INLINE_LIST = 100  # longer $in lists travel as one JSON parameter
+
+
 class SQLiteDialect(Dialect):
     """SQLite 3.35+ (RETURNING, NULLS FIRST, upserts)."""
 
@@ -126,14 +129,21 @@ class SQLiteDialect(Dialect):
         return f"{col} IS NOT {placeholder}"
 
     def in_sql(self, node: In, params: Params) -> str:
-        if node.field.kind is not FieldKind.DECIMAL or not node.values:
+        if not node.values:
             return super().in_sql(node, params)
         col = self.column(node.field)
-        core = self._join(
-            [f"df_deccmp({col}, {params.add_field(node.field, v)}) = 0" for v in node.values],
-            " OR ",
-        )
-        return self._in_with_nulls(col, core, node)
+        if len(node.values) > _INLINE_LIST or node.field.kind is FieldKind.DECIMAL:
+            # One JSON array parameter: SQLite allows at most 32,766 parameters, and the
+            # values are already encoded as SQLite stores them (text, integers, reals).
+            values = json.dumps([self.encode(node.field, v) for v in node.values])
+            placeholder = params.add(values)
+            if node.field.kind is FieldKind.DECIMAL:  # compare by value, not by text
+                core = (f"EXISTS (SELECT 1 FROM json_each({placeholder}) "
+                        f"WHERE df_deccmp({col}, value) = 0)")
+            else:
+                core = f"{col} IN (SELECT value FROM json_each({placeholder}))"
+            return self._in_with_nulls(col, core, node)
+        return super().in_sql(node, params)
 
     def like_sql(self, col: str, placeholder: str, case_insensitive: bool) -> str:
         if case_insensitive:
