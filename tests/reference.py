@@ -77,6 +77,48 @@ def _regex(pattern: str, options: str, value: Any) -> bool:
     return re.search(pattern, value, flags) is not None
 
 
+def _type_name_matches(value: Any, name: str) -> bool:
+    if name == "null":
+        return value is None
+    if name == "string":
+        return isinstance(value, str)
+    if name in ("int", "long"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if name == "double":
+        return isinstance(value, float)
+    if name == "number":
+        return _kind(value) == "number"
+    if name == "bool":
+        return isinstance(value, bool)
+    return False
+
+
+def _bson_compare(a: Any, b: Any) -> int:
+    """MongoDB's order for same-type values: null lowest."""
+    if a is None or b is None:
+        return (a is not None) - (b is not None)
+    return (a > b) - (a < b)
+
+
+def _expr(row: Mapping[str, Any], document: Mapping[str, Any]) -> bool:
+    ((op, operands),) = document.items()
+    if op in ("$and", "$or"):
+        results = [_expr(row, d) for d in operands]
+        return all(results) if op == "$and" else any(results)
+    left, right = operands
+    a = row.get(left[1:])
+    b = row.get(right[1:]) if isinstance(right, str) and right.startswith("$") else right
+    c = _bson_compare(a, b)
+    return {
+        "$eq": c == 0,
+        "$ne": c != 0,
+        "$gt": c > 0,
+        "$gte": c >= 0,
+        "$lt": c < 0,
+        "$lte": c <= 0,
+    }[op]
+
+
 def _field_matches(value: Any, condition: Any) -> bool:
     if not (
         isinstance(condition, Mapping)
@@ -118,6 +160,18 @@ def _field_matches(value: Any, condition: Any) -> bool:
             ok = isinstance(value, str) and value.startswith(operand)
         elif op == "$endswith":
             ok = isinstance(value, str) and value.endswith(operand)
+        elif op == "$mod":
+            divisor, remainder = operand
+            if _kind(value) != "number" or isinstance(value, float):
+                ok = False
+            else:  # a truncated remainder: its sign follows the dividend
+                r = abs(value) % abs(divisor)
+                ok = (-r if value < 0 else r) == remainder
+        elif op == "$type":
+            ok = any(
+                _type_name_matches(value, name)
+                for name in (operand if isinstance(operand, list) else [operand])
+            )
         elif op == "$between":
             ok = _compare(value, operand[0], "$gte") and _compare(value, operand[1], "$lte")
         else:
@@ -138,6 +192,8 @@ def matches(row: Mapping[str, Any], document: Mapping[str, Any]) -> bool:
             ok = not any(matches(row, d) for d in condition)
         elif key == "$not":
             ok = not matches(row, condition)
+        elif key == "$expr":
+            ok = _expr(row, condition)
         else:
             ok = _field_matches(row.get(key), condition)
         if not ok:

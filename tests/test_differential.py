@@ -91,7 +91,11 @@ def _leaf(draw: st.DrawFn) -> dict[str, Any]:
         "null",
         "$not",
         "$between",
+        "$type",
+        "$expr",
     ]
+    if field == "i":
+        ops.append("$mod")
     if field in TEXT_FIELDS:
         ops += ["$like", "$ilike", "$contains", "$startswith", "$endswith", "$regex"]
     op = draw(st.sampled_from(ops))
@@ -104,6 +108,35 @@ def _leaf(draw: st.DrawFn) -> dict[str, Any]:
     if op in ("$in", "$nin"):
         values = draw(st.lists(st.one_of(_value(field), st.none()), max_size=4))
         return {field: {op: values}}
+    if op == "$mod":
+        return {
+            field: {
+                "$mod": [
+                    draw(st.sampled_from([1, 2, 3, -3, 7])),
+                    draw(st.sampled_from([-1, 0, 1, 2])),
+                ]
+            }
+        }
+    if op == "$type":
+        names = ["string", "int", "long", "double", "number", "bool", "null", "date"]
+        return {
+            field: {
+                "$type": draw(
+                    st.one_of(
+                        st.sampled_from(names),
+                        st.lists(st.sampled_from(names), min_size=1, max_size=2),
+                    )
+                )
+            }
+        }
+    if op == "$expr":
+        cmp = draw(st.sampled_from(["$eq", "$ne", "$gt", "$gte", "$lt", "$lte"]))
+        if field in TEXT_FIELDS:
+            other = "t" if field == "s" else "s"
+            right: Any = draw(st.one_of(st.just(f"${other}"), _value(field), st.none()))
+        else:
+            right = draw(st.one_of(_value(field), st.none()))
+        return {"$expr": {cmp: [f"${field}", right]}}
     if op == "$exists":
         return {field: {"$exists": draw(st.booleans())}}
     if op == "$between":

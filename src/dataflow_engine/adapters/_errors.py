@@ -86,6 +86,7 @@ MYSQL_ERRNO: dict[int, tuple[type[e.DataFlowError], str | None]] = {
     1290: (e.ReadOnlyError, None),
     1836: (e.ReadOnlyError, None),
     1406: (e.DatabaseError, "DF-DB-DATA"),
+    1153: (e.DatabaseError, "DF-DB-TOO-BIG"),
     1264: (e.DatabaseError, "DF-DB-DATA"),
     1265: (e.DatabaseError, "DF-DB-DATA"),
     1292: (e.DatabaseError, "DF-DB-DATA"),

@@ -27,6 +27,7 @@ _SQL_MODE = (
     "NO_ENGINE_SUBSTITUTION"
 )
 _DUPLICATE_KEY = 1062
+_IGNORE_CHUNK = 500
 
 
 def _utc_datetime(text: Any) -> Any:
@@ -116,6 +117,16 @@ class _MyConnection(Connection):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         if not rows:
             return 0
+        if sql.startswith("INSERT IGNORE"):
+            # The driver would split a batch into several statements, and SHOW WARNINGS
+            # covers only the last: send our own multi-row statements, each checked.
+            head, _, one_row = sql.partition(" VALUES ")
+            total = 0
+            for start in range(0, len(rows), _IGNORE_CHUNK):
+                chunk = rows[start : start + _IGNORE_CHUNK]
+                statement = f"{head} VALUES " + ", ".join([one_row] * len(chunk))
+                total += await self.execute(statement, [v for r in chunk for v in r])
+            return total
         _, rowcount, _ = await self._run(sql, rows, many=True)
         return int(rowcount)
 
@@ -171,11 +182,16 @@ class MySQLAdapter(Adapter):
         self.dialect = MySQLDialect()
         self._pool: Any = None
         self._open_lock = asyncio.Lock()
-        self._ready: set[int] = set()
+        # Connections already given the session settings. The object itself is kept, so
+        # a new connection can never inherit a dead one's id (and its "ready" mark).
+        self._ready: dict[int, Any] = {}
         self._version = ""
 
     def _session_sql(self) -> list[str]:
-        statements = [f"SET time_zone = '+00:00', sql_mode = '{_SQL_MODE}'"]
+        # max_error_count: INSERT IGNORE's warnings are all read back, not the first 64.
+        statements = [
+            f"SET time_zone = '+00:00', sql_mode = '{_SQL_MODE}', max_error_count = 65535"
+        ]
         timeout = self.settings.command_timeout
         if timeout is not None:
             seconds = max(1, math.ceil(timeout))
@@ -202,6 +218,11 @@ class MySQLAdapter(Adapter):
                 raise e.DriverMissingError(
                     "MySQL needs the asyncmy driver: pip install 'dataflow-engine[mysql]'"
                 ) from exc
+            import logging
+
+            # The driver logs every warning (each skipped duplicate) at WARNING level;
+            # the adapter reads warnings itself and raises what matters.
+            logging.getLogger("asyncmy").setLevel(logging.ERROR)
             url = self.settings.url
             try:
                 pool = await asyncmy.create_pool(
@@ -279,14 +300,16 @@ class MySQLAdapter(Adapter):
             raise translated from exc
         try:
             wrapped = _MyConnection(self, raw)
-            if id(raw) not in self._ready:
+            if self._ready.get(id(raw)) is not raw:
                 for statement in self._session_sql():
                     await wrapped.execute(statement)
-                self._ready.add(id(raw))
+                if len(self._ready) > 4 * self.settings.pool_size:
+                    self._ready = {k: c for k, c in self._ready.items() if c.connected}
+                self._ready[id(raw)] = raw
             yield wrapped
         finally:
             if not raw.connected:
-                self._ready.discard(id(raw))
+                self._ready.pop(id(raw), None)
             try:
                 pool.release(raw)
             except Exception:  # pragma: no cover - never mask the original error

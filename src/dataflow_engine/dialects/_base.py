@@ -16,8 +16,10 @@ from ..query import (
     Compare,
     Const,
     Exists,
+    FieldCompare,
     In,
     Like,
+    Mod,
     Node,
     Not,
     Or,
@@ -214,6 +216,11 @@ class Dialect:
             return f"(({self._compile(node.item, params)}) IS NOT TRUE)"
         if isinstance(node, Const):
             return "1=1" if node.value else "1=0"
+        if isinstance(node, Mod):
+            col = self.column(node.field)
+            return f"{self.mod_sql(col, params.add(node.divisor))} = {params.add(node.remainder)}"
+        if isinstance(node, FieldCompare):
+            return self.field_compare_sql(node)
         raise TypeError(f"unknown filter node {node!r}")  # pragma: no cover
 
     @classmethod
@@ -224,6 +231,29 @@ class Dialect:
             return "(" + op.join(parts) + ")"
         mid = len(parts) // 2
         return "(" + cls._join(parts[:mid], op) + op + cls._join(parts[mid:], op) + ")"
+
+    def mod_sql(self, col: str, divisor: str) -> str:
+        """The truncated remainder of ``col`` by ``divisor``."""
+        return f"{col} % {divisor}"
+
+    def field_compare_sql(self, node: FieldCompare) -> str:
+        """Two columns compared with MongoDB's order, where NULL is lower than any value."""
+        a, b = self.column(node.left), self.column(node.right)
+
+        def cmp(op: str) -> str:  # two-valued: false when either side is NULL
+            return f"COALESCE(({self.compare_sql(node.left, a, op, b)}), 1=0)"
+
+        eq = f"(({a} IS NULL AND {b} IS NULL) OR {cmp('=')})"
+        gt = f"(({a} IS NOT NULL AND {b} IS NULL) OR {cmp('>')})"
+        lt = f"(({a} IS NULL AND {b} IS NOT NULL) OR {cmp('<')})"
+        return {
+            "eq": eq,
+            "ne": f"(NOT {eq})",
+            "gt": gt,
+            "lt": lt,
+            "gte": f"({gt} OR {eq})",
+            "lte": f"({lt} OR {eq})",
+        }[node.op]
 
     def compare_sql(self, field: Field, col: str, op: str, placeholder: str) -> str:
         return f"{col} {op} {placeholder}"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -43,6 +44,15 @@ def _encode_datetime(value: dt.datetime) -> dt.datetime:
 
 def _decode_time(value: Any) -> dt.time:
     if isinstance(value, dt.timedelta):  # the driver returns TIME as a timedelta
+        if not dt.timedelta(0) <= value < dt.timedelta(days=1):
+            from ..errors import DatabaseError
+
+            raise DatabaseError(
+                f"TIME value {value} is a duration, not a time of day; read it through a "
+                "model field that is not a time",
+                code="DF-DB-DATA",
+                details={"dialect": "mysql"},
+            )
         seconds = int(value.total_seconds())
         return dt.time(seconds // 3600, seconds // 60 % 60, seconds % 60, value.microseconds)
     if isinstance(value, str):
@@ -52,8 +62,10 @@ def _decode_time(value: Any) -> dt.time:
 
 def _encode_decimal(value: Decimal) -> Decimal:
     _, digits, exponent = value.as_tuple()
-    scale = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    whole = len(digits) - scale
+    if not isinstance(exponent, int):
+        return value  # not finite: refused by field validation already
+    scale = -exponent if exponent < 0 else 0
+    whole = len(digits) + exponent if exponent >= 0 else len(digits) - scale
     if scale > _DECIMAL_SCALE or whole > _DECIMAL_DIGITS - _DECIMAL_SCALE:
         raise ValidationError(
             f"{value} does not fit DECIMAL({_DECIMAL_DIGITS},{_DECIMAL_SCALE}) on MySQL "
@@ -61,6 +73,16 @@ def _encode_decimal(value: Decimal) -> Decimal:
             f"{_DECIMAL_SCALE} after); it would be rounded",
             code="DF-PARAM-RANGE",
             details={"dialect": "mysql", "value": str(value)},
+        )
+    return value
+
+
+def _encode_float(value: float) -> float:
+    if value in (math.inf, -math.inf):
+        raise ValidationError(
+            f"{value} cannot be stored in a MySQL DOUBLE (it has no infinities)",
+            code="DF-PARAM-RANGE",
+            details={"dialect": "mysql"},
         )
     return value
 
@@ -114,6 +136,7 @@ class MySQLDialect(Dialect):
     supports_nulls_order: ClassVar[bool] = False
 
     _ENCODERS: ClassVar[dict[FieldKind, Callable[[Any], Any]]] = {
+        FieldKind.FLOAT: _encode_float,
         FieldKind.BOOL: int,
         FieldKind.DECIMAL: _encode_decimal,
         FieldKind.DATETIME: _encode_datetime,
@@ -170,9 +193,10 @@ class MySQLDialect(Dialect):
     def literal(self, field: Field, value: Any) -> str | None:
         if isinstance(value, bool):
             return "1" if value else "0"
-        if field.kind is FieldKind.STR and not field.indexed:
-            return None  # MySQL 8 allows no literal DEFAULT on TEXT; Python fills it
-        return super().literal(field, value)
+        text = super().literal(field, value)
+        if text is not None and field.kind is FieldKind.STR and not field.indexed:
+            return f"({text})"  # a TEXT column takes only an expression DEFAULT
+        return text
 
     def string_literal(self, text: str) -> str:
         # Backslashes escape in MySQL string literals; '%' is doubled for the driver.
@@ -195,12 +219,21 @@ class MySQLDialect(Dialect):
             return self.json_equal_sql(col, placeholder)
         return f"{self._text(field, col)} {op} {placeholder}"
 
-    def json_equal_sql(self, col: str, placeholder: str) -> str:
-        if self.mariadb:
-            return f"JSON_EQUALS({col}, {placeholder})"
-        return f"{col} = CAST({placeholder} AS JSON)"
+    def mod_sql(self, col: str, divisor: str) -> str:
+        return f"MOD({col}, {divisor})"  # '%' is the driver's formatting character
+
+    def json_equal_sql(self, col: str, placeholder: str, *, equal: bool = True) -> str:
+        # Two-valued on purpose: MariaDB lets a NULL JSON_EQUALS through a WHERE clause.
+        test = (
+            f"JSON_EQUALS({col}, {placeholder})"
+            if self.mariadb
+            else f"{col} = CAST({placeholder} AS JSON)"
+        )
+        return f"COALESCE({test}, 0) = {1 if equal else 0}"
 
     def ne_sql(self, field: Field, col: str, placeholder: str) -> str:
+        if field.kind is FieldKind.JSON:
+            return self.json_equal_sql(col, placeholder, equal=False)
         return f"NOT ({self.compare_sql(field, col, '<=>', placeholder)})"
 
     def in_sql(self, node: In, params: Params) -> str:

@@ -138,8 +138,10 @@ class SQLiteDialect(Dialect):
             values = json.dumps([self.encode(node.field, v) for v in node.values])
             placeholder = params.add(values)
             if node.field.kind is FieldKind.DECIMAL:  # compare by value, not by text
-                core = (f"EXISTS (SELECT 1 FROM json_each({placeholder}) "
-                        f"WHERE df_deccmp({col}, value) = 0)")
+                core = (
+                    f"EXISTS (SELECT 1 FROM json_each({placeholder}) "
+                    f"WHERE df_deccmp({col}, value) = 0)"
+                )
             else:
                 core = f"{col} IN (SELECT value FROM json_each({placeholder}))"
             return self._in_with_nulls(col, core, node)

@@ -446,8 +446,10 @@ class UpdateNode(Node):
         plan = _plan(cls)
         d = plan.dialect
         now = d.now()
-        # By id it is one statement; by filter, a locked read and the write.
-        scope = ctx.connection() if params.get("id") is not None else ctx.atomic()
+        # By id with UPDATE ... RETURNING it is one statement; otherwise a transaction
+        # holds the row from the write to the read-back (no other writer in between).
+        single = params.get("id") is not None and d.update_returning
+        scope = ctx.connection() if single else ctx.atomic()
         async with scope as conn:
             if params.get("id") is None:
                 row = await _one_row(cls, conn, plan, params, lock=True)

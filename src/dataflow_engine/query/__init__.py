@@ -1,6 +1,19 @@
 """The query language: filter, order and update documents parsed into an AST (pure)."""
 
-from ._ast import And, Compare, Const, Exists, In, Like, Node, Not, Or, Regex
+from ._ast import (
+    And,
+    Compare,
+    Const,
+    Exists,
+    FieldCompare,
+    In,
+    Like,
+    Mod,
+    Node,
+    Not,
+    Or,
+    Regex,
+)
 from ._filter import (
     FIELD_OPERATORS,
     LOGICAL_OPERATORS,
@@ -21,8 +34,10 @@ __all__ = [
     "Compare",
     "Const",
     "Exists",
+    "FieldCompare",
     "In",
     "Like",
+    "Mod",
     "Node",
     "Not",
     "Or",

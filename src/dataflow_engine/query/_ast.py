@@ -12,8 +12,10 @@ __all__ = [
     "Compare",
     "Const",
     "Exists",
+    "FieldCompare",
     "In",
     "Like",
+    "Mod",
     "Node",
     "Not",
     "Or",
@@ -90,4 +92,22 @@ class Const:
     value: bool
 
 
-Node = Compare | In | Exists | Like | Regex | And | Or | Not | Const
+@dataclass(frozen=True, slots=True)
+class Mod:
+    """``field % divisor == remainder`` (truncated remainder, as MongoDB's ``$mod``)."""
+
+    field: Field
+    divisor: int
+    remainder: int
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCompare:
+    """``$expr``: two fields compared, NULL sorting lowest (MongoDB's BSON order)."""
+
+    left: Field
+    op: str
+    right: Field
+
+
+Node = Compare | In | Exists | Like | Regex | And | Or | Not | Const | Mod | FieldCompare

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import FilterError, UnsupportedError, ValidationError
 from ..models import Field, FieldKind, ModelDef
 from ..models._model import suggest
-from ._ast import And, Compare, Const, Exists, In, Like, Node, Not, Or, Regex
+from ._ast import And, Compare, Const, Exists, FieldCompare, In, Like, Mod, Node, Not, Or, Regex
 
 __all__ = [
     "FIELD_OPERATORS",
@@ -40,10 +40,13 @@ FIELD_OPERATORS: dict[str, str] = {
     "$regex": "matches the regular expression ($options: i, m, s, x)",
     "$options": "options of $regex",
     "$between": "[low, high], both inclusive",
+    "$mod": "[divisor, remainder]: the integer field modulo divisor equals remainder",
+    "$type": "the value has this type ('string', 'int', 'number', 'null', ...)",
 }
 
 #: Operators that combine filter documents.
 LOGICAL_OPERATORS: dict[str, str] = {
+    "$expr": "compare two fields: {'$gt': ['$a', '$b']} (NULL sorts lowest)",
     "$and": "every document matches",
     "$or": "at least one document matches",
     "$nor": "no document matches",
@@ -51,7 +54,25 @@ LOGICAL_OPERATORS: dict[str, str] = {
 }
 
 # Recognised but not available in this release: an explicit error, never a guess.
-_NOT_YET = {"$type", "$mod", "$all", "$elemMatch", "$size", "$expr", "$text", "$where"}
+_NOT_YET = {"$all", "$elemMatch", "$size", "$text", "$where"}
+
+# MongoDB $type names, by the field kinds whose values have that type.
+_TYPE_NAMES: dict[str, tuple[FieldKind, ...]] = {
+    "string": (FieldKind.STR, FieldKind.ENUM, FieldKind.UUID),
+    "int": (FieldKind.INT,),
+    "long": (FieldKind.INT,),
+    "double": (FieldKind.FLOAT,),
+    "decimal": (FieldKind.DECIMAL,),
+    "number": (FieldKind.INT, FieldKind.FLOAT, FieldKind.DECIMAL),
+    "bool": (FieldKind.BOOL,),
+    "date": (FieldKind.DATETIME, FieldKind.DATE),
+    "timestamp": (FieldKind.DATETIME,),
+    "binData": (FieldKind.BYTES,),
+    "object": (FieldKind.JSON,),
+    "array": (FieldKind.JSON,),
+    "null": (),
+}
+_EXPR_OPS = {"$eq": "eq", "$ne": "ne", "$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 
 _ORDERING = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 _TEXTUAL = (FieldKind.STR, FieldKind.ENUM)
@@ -174,12 +195,70 @@ def _parse_logical(op: str, value: Any, model: ModelDef, path: str) -> Node:
     if op == "$not":
         node = _parse_doc(value, model, path)
         return Not(node if node is not None else Const(True))
+    if op == "$expr":
+        return _parse_expr(value, model, path)
     if op in _NOT_YET:
         raise UnsupportedError(
             f"{path}: operator {op} is not available in this release",
             details={"operator": op},
         )
     raise _unknown_operator(op, path, list(LOGICAL_OPERATORS))
+
+
+def _parse_expr(value: Any, model: ModelDef, path: str) -> Node:
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise FilterError(
+            f"{path}: $expr takes one comparison, e.g. {{'$gt': ['$spent', '$budget']}}",
+            code="DF-FILTER-MALFORMED",
+            details={"operator": "$expr"},
+        )
+    ((op, operands),) = value.items()
+    if op in ("$and", "$or"):
+        if not isinstance(operands, list) or not operands:
+            raise FilterError(f"{path}.{op} takes a non-empty list", code="DF-FILTER-MALFORMED")
+        parts = tuple(_parse_expr(x, model, f"{path}.{op}") for x in operands)
+        return And(parts) if op == "$and" else Or(parts)
+    if op not in _EXPR_OPS:
+        raise _unknown_operator(op, f"{path}", [*_EXPR_OPS, "$and", "$or"])
+    if not isinstance(operands, list) or len(operands) != 2:
+        raise FilterError(
+            f"{path}.{op} takes two operands, e.g. ['$a', '$b'] or ['$a', 5]",
+            code="DF-FILTER-MALFORMED",
+            details={"operator": op},
+        )
+    left, right = operands
+    if not (isinstance(left, str) and left.startswith("$")):
+        raise FilterError(
+            f"{path}.{op}: the first operand must be a field, '$name'",
+            code="DF-FILTER-MALFORMED",
+            details={"operator": op},
+        )
+    lf = _field(model, left[1:], path)
+    if isinstance(right, str) and right.startswith("$"):
+        rf = _field(model, right[1:], path)
+        if lf.kind is not rf.kind or lf.kind in (FieldKind.JSON, FieldKind.BYTES):
+            raise FilterError(
+                f"{path}.{op}: {lf.name!r} ({lf.type_name}) and {rf.name!r} ({rf.type_name}) "
+                "cannot be compared; $expr compares fields of the same type",
+                code="DF-FILTER-TYPE",
+                details={"operator": op},
+            )
+        return FieldCompare(lf, _EXPR_OPS[op], rf)
+    # A literal: the same as the query operator, except NULL sorts lowest.
+    if right is None:
+        against_null: dict[str, Node] = {
+            "eq": Exists(lf, False),
+            "ne": Exists(lf, True),
+            "gt": Exists(lf, True),
+            "gte": Const(True),
+            "lt": Const(False),
+            "lte": Exists(lf, False),
+        }
+        return against_null[_EXPR_OPS[op]]
+    node = _parse_operator(lf, op, right, f"{path}.{op}", None)
+    if _EXPR_OPS[op] in ("lt", "lte"):
+        return Or((node, Exists(lf, False)))  # NULL is lower than any value
+    return node
 
 
 def _value(field: Field, value: Any, path: str) -> Any:
@@ -300,12 +379,61 @@ def _parse_operator(field: Field, op: str, operand: Any, path: str, options: Any
                 f"{path}: {op} takes a string", code="DF-FILTER-TYPE", details={"operator": op}
             )
         if op in ("$like", "$ilike"):
+            if _dangling_escape(operand):
+                raise FilterError(
+                    f"{path}: the pattern ends with a lone '\\' escaping nothing; write "
+                    "'\\\\' for a literal backslash",
+                    code="DF-FILTER-MALFORMED",
+                    details={"operator": op},
+                )
             return Like(field, operand, op == "$ilike")
         text = escape_like(operand)
         pattern = {"$contains": f"%{text}%", "$startswith": f"{text}%", "$endswith": f"%{text}"}
         return Like(field, pattern[op], False)
     if op == "$regex":
         return _regex(field, operand, options, path)
+    if op == "$mod":
+        if field.kind is not FieldKind.INT:
+            raise FilterError(
+                f"{path}: $mod applies to int fields; {field.name!r} is {field.type_name}",
+                code="DF-FILTER-TYPE",
+                details={"operator": op, "field": field.name},
+            )
+        if (
+            not isinstance(operand, list | tuple)
+            or len(operand) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in operand)
+        ):
+            raise FilterError(
+                f"{path}: $mod takes [divisor, remainder] as integers",
+                code="DF-FILTER-MALFORMED",
+                details={"operator": op},
+            )
+        if operand[0] == 0:
+            raise FilterError(
+                f"{path}: $mod divisor cannot be 0",
+                code="DF-FILTER-MALFORMED",
+                details={"operator": op},
+            )
+        return Mod(field, int(operand[0]), int(operand[1]))
+    if op == "$type":
+        names = operand if isinstance(operand, list) else [operand]
+        parts: list[Node] = []
+        for name in names:
+            if name not in _TYPE_NAMES:
+                raise _unknown_operator(str(name), f"{path} (type name)", list(_TYPE_NAMES))
+            if name == "null":
+                parts.append(Exists(field, False))
+            elif field.kind in _TYPE_NAMES[name]:
+                # A column holds one type: its non-NULL values have it.
+                if field.kind is FieldKind.JSON and name in ("object", "array"):
+                    wanted = dict if name == "object" else list
+                    if field.python_type is not wanted:
+                        continue
+                parts.append(Exists(field, True))
+        if not parts:
+            return Const(False)
+        return parts[0] if len(parts) == 1 else Or(tuple(parts))
     if op == "$between":
         if not isinstance(operand, list | tuple) or len(operand) != 2:
             raise FilterError(
@@ -321,6 +449,11 @@ def _parse_operator(field: Field, op: str, operand: Any, path: str, options: Any
             details={"operator": op, "field": field.name},
         )
     raise _unknown_operator(op, path, [k for k in FIELD_OPERATORS if k != "$options"])
+
+
+def _dangling_escape(pattern: str) -> bool:
+    trailing = len(pattern) - len(pattern.rstrip("\\"))
+    return trailing % 2 == 1
 
 
 def _require_text(field: Field, op: str, path: str) -> None:
@@ -430,14 +563,19 @@ def _unportable(pattern: str) -> str | None:
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\":
-            if pattern[i + 1 : i + 2] == "N":
-                return "\\N{...}"
+            nxt = pattern[i + 1 : i + 2]
+            if nxt in ("N", "u", "U", "Z", "z") or pattern[i + 1 : i + 3] == "x{":
+                # \Z: PCRE also matches before a final newline; \u, \N{} and \x{}: not
+                # in every engine. Use $, or the character itself.
+                return "\\" + nxt
             i += 2
             continue
         if in_class:
             in_class = ch != "]"
         elif ch == "[":
             in_class = True
+            if pattern[i + 1 : i + 3] == "[:":
+                return "[[:...:]]"  # POSIX classes: literal brackets in Python
             if pattern[i + 1 : i + 2] == "]":
                 i += 1
         elif ch == "(" and pattern[i + 1 : i + 2] == "?":

@@ -40,6 +40,8 @@ _OPERANDS: dict[str, dict[str, Any]] = {
     "$regex": {"type": "string"},
     "$options": {"type": "string", "pattern": "^[imsx]*$"},
     "$between": {"type": "array", "items": _VALUE, "minItems": 2, "maxItems": 2},
+    "$mod": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
+    "$type": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
 }
 
 
@@ -50,6 +52,13 @@ def filter_json_schema() -> dict[str, Any]:
     for op, doc in LOGICAL_OPERATORS.items():
         if op == "$not":
             logical[op] = {"$ref": "#", "description": doc}
+        elif op == "$expr":
+            logical[op] = {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 1,
+                "description": doc,
+            }
         else:
             logical[op] = {
                 "type": "array",

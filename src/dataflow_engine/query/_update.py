@@ -113,6 +113,13 @@ def parse_update(document: Any, model: ModelDef, *, param: str = "fields") -> li
 
 
 def _item(field: Field, op: str, value: Any, path: str) -> SetItem:
+    if field.primary_key and op != "$set":
+        raise FilterError(
+            f"{path}: {op} on primary-key field {field.name!r} is refused; set the new key "
+            "with $set (or a plain value)",
+            code="DF-FILTER-UPDATE",
+            details={"operator": op, "field": field.name},
+        )
     if op == "$set":
         return SetItem(field, "set", _value(field, value, path))
     if op in ("$inc", "$mul"):
