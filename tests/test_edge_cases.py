@@ -370,3 +370,44 @@ def test_hostile_documents_get_clear_answers(items: DataFlow) -> None:
         one(items, "ItemCountNode", {"filter": deep})
     assert "levels deep" in str(info.value)
     assert one(items, "ItemCountNode", {})["count"] == 30
+
+
+def test_json_equality_never_matches_null_and_ne_keeps_it(db: DataFlow) -> None:
+    @db.model
+    class Blob:
+        j: dict | None = None
+
+    one(db, "BlobBulkCreateNode", {"data": [{"j": {"a": 1}}, {"j": None}, {"j": {"a": 2}}]})
+    assert one(db, "BlobCountNode", {"filter": {"j": {"a": 1}}})["count"] == 1
+    assert one(db, "BlobCountNode", {"filter": {"j": {"$ne": {"a": 1}}}})["count"] == 2
+    assert one(db, "BlobBulkDeleteNode", {"filter": {"j": {"a": 1}}}) == {"deleted": 1}
+    assert one(db, "BlobCountNode", {})["count"] == 2
+
+
+def test_arithmetic_on_key_fields_is_refused(db: DataFlow) -> None:
+    @db.model
+    class Slot:
+        zone: str
+        n: int
+        __dataflow__ = {"primary_key": ["zone", "n"]}
+
+    one(db, "SlotCreateNode", {"zone": "a", "n": 1})
+    with pytest.raises(WorkflowValidationError) as info:
+        one(db, "SlotUpdateNode", {"id": ["a", 1], "fields": {"$inc": {"n": 1}}})
+    assert "DF-FILTER-UPDATE" in str(info.value)
+    row = one(db, "SlotUpdateNode", {"id": ["a", 1], "fields": {"n": 2}})
+    assert (row["zone"], row["n"]) == ("a", 2)
+
+
+def test_infinite_floats_round_trip_or_are_refused(db: DataFlow) -> None:
+    @db.model
+    class Reading:
+        v: float
+
+    for value in (float("inf"), float("-inf")):
+        try:
+            row = one(db, "ReadingCreateNode", {"v": value})
+        except DataFlowError as exc:
+            assert exc.code == "DF-PARAM-RANGE"
+            continue
+        assert row["v"] == value

@@ -14,20 +14,21 @@ from dataflow_engine.errors import SerializationFailure
 from tests.support import one
 
 PARENT_CHILD = [
-    "CREATE TABLE parents (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+    "CREATE TABLE parents (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
     "created_at TEXT, updated_at TEXT)",
     "CREATE TABLE children (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
     "parent_id INTEGER NOT NULL REFERENCES parents(id), created_at TEXT, updated_at TEXT)",
 ]
 MY_PARENT_CHILD = [
-    "CREATE TABLE parents (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50) NOT NULL, "
+    "CREATE TABLE parents (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+    "name VARCHAR(50) NOT NULL UNIQUE, "
     "created_at DATETIME(6), updated_at DATETIME(6)) ENGINE=InnoDB",
     "CREATE TABLE children (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(50) NOT NULL, "
     "parent_id BIGINT NOT NULL, created_at DATETIME(6), updated_at DATETIME(6), "
     "FOREIGN KEY (parent_id) REFERENCES parents(id)) ENGINE=InnoDB",
 ]
 PG_PARENT_CHILD = [
-    "CREATE TABLE {s}.parents (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, "
+    "CREATE TABLE {s}.parents (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
     "created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ)",
     "CREATE TABLE {s}.children (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, "
     "parent_id BIGINT NOT NULL REFERENCES {s}.parents(id), created_at TIMESTAMPTZ, "
@@ -124,6 +125,39 @@ def test_foreign_key_violation_is_translated(db_url: str, tmp_path: Path) -> Non
         with pytest.raises(ForeignKeyViolation):
             one(db, "ParentDeleteNode", {"id": parent["id"]})
         assert one(db, "ChildCountNode", {})["count"] == 1
+    finally:
+        db.close()
+
+
+def test_ignoring_duplicates_never_hides_another_error(db_url: str, tmp_path: Path) -> None:
+    """on_conflict='ignore' skips duplicate keys only; a foreign-key error still raises,
+    even after many skipped duplicates, and nothing is written."""
+    url = _file_url(db_url, tmp_path)
+    _create_tables(url)
+    db = DataFlow(url)
+    try:
+
+        @db.model
+        class Parent:
+            name: str
+            __dataflow__ = {"unique": [["name"]]}
+
+        @db.model
+        class Child:
+            name: str
+            parent_id: int
+
+        parent = one(db, "ParentCreateNode", {"name": "p0"})
+        rows = [{"name": "p0"}] * 80  # 80 duplicates: more warnings than MySQL shows by default
+        assert one(db, "ParentBulkCreateNode", {"data": rows, "on_conflict": "ignore"}) == {
+            "inserted": 0,
+            "ids": None,
+        }
+        kids = [{"name": f"k{i}", "parent_id": parent["id"]} for i in range(70)]
+        kids.append({"name": "orphan", "parent_id": 987654})
+        with pytest.raises(ForeignKeyViolation):
+            one(db, "ChildBulkCreateNode", {"data": kids, "on_conflict": "ignore"})
+        assert one(db, "ChildCountNode", {})["count"] == 0
     finally:
         db.close()
 
