@@ -74,3 +74,64 @@ def test_concurrent_bulk_upserts_never_duplicate_a_key(db: DataFlow) -> None:
     assert _threads(6, work) == []
     assert one(db, "ItemCountNode", {})["count"] == 20
     assert totals == {"inserted": 20, "updated": 100}
+
+
+def test_keyset_pages_see_every_existing_row_once_while_rows_are_inserted(
+    db: DataFlow,
+) -> None:
+    @db.model
+    class Event:
+        kind: str
+        score: int | None = None
+
+    data = [
+        {"kind": f"k{i % 37}", "score": None if i % 11 == 0 else (i * 7919) % 1000}
+        for i in range(10_000)
+    ]
+    existing = set(one(db, "EventBulkCreateNode", {"data": data, "return_ids": True})["ids"])
+    stop = threading.Event()
+    inserted = [0]
+
+    def inserter() -> None:
+        n = 0
+        while not stop.is_set() and n < 200:
+            one(
+                db,
+                "EventBulkCreateNode",
+                {
+                    "data": [
+                        {"kind": f"new{n}", "score": (n * 31) % 1000},
+                        {"kind": "k0", "score": None},
+                    ]
+                },
+            )
+            n += 1
+        inserted[0] = n
+
+    worker = threading.Thread(target=inserter)
+    worker.start()
+    seen: list[int] = []
+    cursor = None
+    try:
+        while True:
+            params: dict[str, object] = {
+                "order_by": ["-score", "kind"],
+                "limit": 500,
+                "fields": ["id"],
+            }
+            if cursor:
+                params["cursor"] = cursor
+            out = one(db, "EventListNode", params)
+            seen += [r["id"] for r in out["records"]]
+            cursor = out["next_cursor"]
+            if cursor is None:
+                break
+    finally:
+        stop.set()
+        worker.join(60)
+    assert inserted[0] > 0
+    counts: dict[int, int] = {}
+    for i in seen:
+        counts[i] = counts.get(i, 0) + 1
+    assert all(counts.get(i) == 1 for i in existing), "an existing row was missed or repeated"
+    assert max(counts.values()) == 1
