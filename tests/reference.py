@@ -199,3 +199,66 @@ def matches(row: Mapping[str, Any], document: Mapping[str, Any]) -> bool:
         if not ok:
             return False
     return True
+
+
+def _sort_value(value: Any) -> tuple[int, Any]:
+    return (0, 0) if value is None else (1, value)
+
+
+def run_pipeline(rows: list[dict[str, Any]], pipeline: list[Mapping[str, Any]]) -> list[Any]:
+    """Run an aggregation pipeline the way MongoDB does ($match $group $sort $limit $skip
+    $project $count; accumulators $sum $avg $min $max $count)."""
+    docs = [dict(r) for r in rows]
+    for stage in pipeline:
+        ((op, body),) = stage.items()
+        if op == "$match":
+            docs = [d for d in docs if matches(d, body)]
+        elif op == "$sort":
+            for name, direction in reversed(list(body.items())):
+                docs.sort(key=lambda d, n=name: _sort_value(d.get(n)), reverse=direction == -1)
+        elif op == "$limit":
+            docs = docs[:body]
+        elif op == "$skip":
+            docs = docs[body:]
+        elif op == "$count":
+            docs = [{body: len(docs)}] if docs else []
+        elif op == "$project":
+            keep = [k for k, v in body.items() if v and k != "_id"]
+            with_id = body.get("_id", 1) and any("_id" in d for d in docs)
+            docs = [
+                {**({"_id": d.get("_id")} if with_id else {}), **{k: d.get(k) for k in keep}}
+                for d in docs
+            ]
+        elif op == "$group":
+            groups: dict[Any, list[dict[str, Any]]] = {}
+            key_spec = body["_id"]
+            for d in docs:
+                if key_spec is None:
+                    key: Any = None
+                elif isinstance(key_spec, Mapping):
+                    key = tuple((k, d.get(v[1:])) for k, v in key_spec.items())
+                else:
+                    key = d.get(key_spec[1:])
+                groups.setdefault(key, []).append(d)
+            out = []
+            for key, members in groups.items():
+                doc: dict[str, Any] = {"_id": dict(key) if isinstance(key, tuple) else key}
+                for name, spec in body.items():
+                    if name == "_id":
+                        continue
+                    ((acc, arg),) = spec.items()
+                    if acc == "$count" or (acc == "$sum" and arg == 1):
+                        doc[name] = len(members)
+                        continue
+                    values = [m.get(arg[1:]) for m in members if m.get(arg[1:]) is not None]
+                    if acc == "$sum":
+                        doc[name] = sum(values) if values else 0
+                    elif acc == "$avg":
+                        doc[name] = sum(values) / len(values) if values else None
+                    elif acc == "$min":
+                        doc[name] = min(values) if values else None
+                    else:
+                        doc[name] = max(values) if values else None
+                out.append(doc)
+            docs = out
+    return docs

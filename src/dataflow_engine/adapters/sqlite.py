@@ -74,6 +74,34 @@ def _decimal_collation(a: str, b: str) -> int:
     return (x > y) - (x < y)
 
 
+class _DecimalAggregate:
+    """Exact SUM/AVG/MIN/MAX over Decimal text (SQLite's own would use floats)."""
+
+    op = "sum"
+
+    def __init__(self) -> None:
+        self.values: list[Decimal] = []
+
+    def step(self, value: Any) -> None:
+        if value is not None:
+            self.values.append(Decimal(str(value)))
+
+    def finalize(self) -> str | None:
+        if not self.values:
+            return "0" if self.op == "sum" else None
+        if self.op == "sum":
+            return str(sum(self.values, Decimal(0)))
+        if self.op == "avg":
+            return str(sum(self.values, Decimal(0)) / len(self.values))
+        return str(min(self.values) if self.op == "min" else max(self.values))
+
+
+_DECIMAL_AGGREGATES = {
+    op: type(f"_Decimal{op.title()}", (_DecimalAggregate,), {"op": op})
+    for op in ("sum", "avg", "min", "max")
+}
+
+
 def _int64(value: int) -> int:
     if not -(2**63) <= value < 2**63:
         raise OverflowError("integer out of the 64-bit range")
@@ -110,6 +138,8 @@ def _setup(raw: sqlite3.Connection, is_file: bool, read_only: bool) -> None:
     raw.create_function("df_intadd", 2, _intadd, **det)
     raw.create_function("df_intmul", 2, _intmul, **det)
     raw.create_collation("df_decimal", _decimal_collation)
+    for op, aggregate in _DECIMAL_AGGREGATES.items():
+        raw.create_aggregate(f"df_dec{op}", 1, aggregate)
 
 
 class _SQLiteConnection(Connection):

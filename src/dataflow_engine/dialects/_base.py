@@ -12,6 +12,7 @@ from ..models import Field, FieldKind, ModelDef
 from ..models._fields import MISSING as _MISSING
 from ..models._fields import enum_db_value, enum_db_values, enum_from_db
 from ..query import (
+    Accumulator,
     And,
     Compare,
     Const,
@@ -26,6 +27,7 @@ from ..query import (
     OrderItem,
     Regex,
     SetItem,
+    Stage,
 )
 
 __all__ = ["Dialect", "Params", "RowDecoder"]
@@ -290,6 +292,88 @@ class Dialect:
             f"$regex is not available on {self.name}",
             details={"dialect": self.name, "operator": "$regex"},
         )
+
+    # -- aggregation pipelines -----------------------------------------------------------
+
+    def pipeline_sql(
+        self, base: str, stages: Sequence[Stage], params: Params
+    ) -> tuple[str, list[Field]]:
+        """One statement for a pipeline over ``base`` (a SELECT naming columns by field).
+
+        Each stage wraps the previous one as a derived table. A ``$sort`` is carried to the
+        ``$limit``/``$skip`` that follow it and to the outermost SELECT, because servers
+        may drop an ORDER BY inside a derived table that has no LIMIT.
+        """
+        sql = base
+        order: list[OrderItem] = []
+        fields: list[Field] = []
+        for n, stage in enumerate(stages):
+            src = f"({sql}) AS {self.quote(f's{n}')}"
+            if stage.op == "$match":
+                sql = f"SELECT * FROM {src} WHERE {self.compile_filter(stage.match, params)}"
+            elif stage.op == "$sort":
+                order = list(stage.sort)
+                continue
+            elif stage.op in ("$limit", "$skip"):
+                tail = self.limit_sql(
+                    stage.number if stage.op == "$limit" else None,
+                    stage.number if stage.op == "$skip" else None,
+                    params,
+                )
+                if stage.op == "$skip" and not stage.number:
+                    tail = ""
+                by = f" ORDER BY {self.order_sql(order)}" if order else ""
+                sql = f"SELECT * FROM {src}{by}{tail}"
+            elif stage.op == "$project":
+                sql = f"SELECT {', '.join(self.quote(n) for n in stage.project)} FROM {src}"
+            elif stage.op == "$count":
+                # MongoDB's $count of nothing is no document, not a zero.
+                sql = (
+                    f"SELECT COUNT(*) AS {self.quote(stage.count_name)} FROM {src} "
+                    "HAVING COUNT(*) > 0"
+                )
+                order = []
+            else:  # $group
+                sql = self._group_sql(stage, src)
+                order = []
+            fields = list(stage.fields.values())
+        if order:
+            sql = (
+                f"SELECT * FROM ({sql}) AS {self.quote('sorted')} ORDER BY {self.order_sql(order)}"
+            )
+        return sql, fields
+
+    def _group_sql(self, stage: Stage, src: str) -> str:
+        keys = [self.quote(f.name) for _, f in stage.group_key]
+        parts = []
+        if not stage.group_key:
+            parts.append(f"NULL AS {self.quote('_id')}")
+        elif not stage.group_key_is_document:
+            parts.append(f"{keys[0]} AS {self.quote('_id')}")
+        else:
+            parts += [
+                f"{k} AS {self.quote('_id.' + name)}"
+                for k, (name, _) in zip(keys, stage.group_key, strict=True)
+            ]
+        for acc in stage.accumulators:
+            parts.append(f"{self.accumulator_sql(acc)} AS {self.quote(acc.output)}")
+        sql = f"SELECT {', '.join(parts)} FROM {src}"
+        if keys:
+            sql += f" GROUP BY {', '.join(keys)}"
+        else:  # one group of everything; MongoDB makes none of nothing
+            sql += " HAVING COUNT(*) > 0"
+        return sql
+
+    def accumulator_sql(self, acc: Accumulator) -> str:
+        if acc.op == "count":
+            return "COUNT(*)"
+        assert acc.source is not None
+        col = self.quote(acc.source.name)
+        if acc.op == "sum":
+            return f"COALESCE(SUM({col}), 0)"
+        if acc.op == "avg":
+            return f"AVG({col})"
+        return f"{acc.op.upper()}({self.order_column_sql(acc.source, col)})"
 
     # -- ordering and paging -----------------------------------------------------------
 

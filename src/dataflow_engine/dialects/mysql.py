@@ -222,6 +222,13 @@ class MySQLDialect(Dialect):
     def mod_sql(self, col: str, divisor: str) -> str:
         return f"MOD({col}, {divisor})"  # '%' is the driver's formatting character
 
+    def accumulator_sql(self, acc: Any) -> str:
+        if acc.op == "avg" and acc.source is not None and acc.source.kind is not FieldKind.DECIMAL:
+            # AVG of integers is a DECIMAL rounded to 4 places (div_precision_increment):
+            # average doubles instead, as MongoDB does.
+            return f"AVG({self.quote(acc.source.name)} * 1e0)"
+        return super().accumulator_sql(acc)
+
     def json_equal_sql(self, col: str, placeholder: str, *, equal: bool = True) -> str:
         # Two-valued on purpose: MariaDB lets a NULL JSON_EQUALS through a WHERE clause.
         test = (

@@ -111,6 +111,11 @@ class SQLiteDialect(Dialect):
             return f"{col} COLLATE df_decimal"  # numeric order, not text order
         return col
 
+    def accumulator_sql(self, acc: Any) -> str:
+        if acc.source is not None and acc.source.kind is FieldKind.DECIMAL:
+            return f"df_dec{acc.op}({self.quote(acc.source.name)})"  # exact, on text
+        return super().accumulator_sql(acc)
+
     def lock_suffix(self) -> str:
         return ""  # BEGIN IMMEDIATE already holds the write lock
 

@@ -22,7 +22,17 @@ from ..errors import (
     ValidationError,
 )
 from ..models import MISSING, Field, FieldKind
-from ..query import And, Const, In, Or, parse_fields, parse_filter, parse_order_by, parse_update
+from ..query import (
+    And,
+    Const,
+    In,
+    Or,
+    parse_fields,
+    parse_filter,
+    parse_order_by,
+    parse_pipeline,
+    parse_update,
+)
 from ..query import Node as FilterNode
 from ._base import ExecContext, Node, OutputSpec, Param, Problems, type_check
 from ._plan import ModelPlan
@@ -697,15 +707,24 @@ class ListNode(Node):
         except FilterError as exc:
             problems.error(exc, ("fields",))
         if out.get("aggregate") is not None:
-            unsupported = UnsupportedError(
-                f"{cls.type_name}: aggregation pipelines are not available in this release",
-                details={"param": "aggregate"},
+            clash = (
+                [k for k in ("order_by", "limit", "cursor", "fields") if out.get(k) is not None]
+                + (["offset"] if out.get("offset") else [])
+                + (["with_total"] if out.get("with_total") else [])
             )
-            if not problems.collect:
-                raise unsupported
-            problems.items.append(
-                _diag(problems, unsupported.code, unsupported.message, ("aggregate",))
-            )
+            if clash:
+                problems.add(
+                    "DF-PARAM-CONFLICT",
+                    f"{cls.type_name}: with 'aggregate', put ordering, paging and projection "
+                    f"in the pipeline ($sort, $skip, $limit, $project), not {', '.join(clash)}",
+                    ("aggregate",),
+                )
+            try:
+                out["_pipeline"] = parse_pipeline(out["aggregate"], cls.model)
+            except (FilterError, UnsupportedError) as exc:
+                if not problems.collect:
+                    raise
+                problems.items.append(_diag(problems, exc.code, exc.message, ("aggregate",)))
         if out.get("cursor") is not None and out.get("offset"):
             problems.add(
                 "DF-PARAM-CONFLICT",
@@ -715,6 +734,9 @@ class ListNode(Node):
         return out
 
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("_pipeline") is not None:
+            records = await _aggregate_rows(ctx, _plan(type(self)), params)
+            return {"records": records, "count": len(records), "total": None, "next_cursor": None}
         cls = type(self)
         plan = _plan(cls)
         d = plan.dialect
@@ -766,6 +788,50 @@ class ListNode(Node):
             "total": total,
             "next_cursor": next_cursor,
         }
+
+
+async def _aggregate_rows(
+    ctx: ExecContext, plan: ModelPlan, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    d = plan.dialect
+    p = Params(d)
+    where = plan.where(params["_filter"], p, include_deleted=params.get("include_deleted", False))
+    columns = ", ".join(f"{d.column(f)} AS {d.quote(f.name)}" for f in plan.fields)
+    base = f"SELECT {columns} FROM {plan.table} WHERE {where}"
+    stages = params["_pipeline"]
+    sql, fields = d.pipeline_sql(base, stages, p)
+    async with ctx.connection() as conn:
+        rows = await conn.fetch(sql, p.values)
+    last = next((s for s in reversed(stages) if s.op in ("$group", "$count", "$project")), None)
+    composite = last.group_key if last is not None and last.group_key_is_document else []
+    decoders = [_pipeline_decoder(d, f) for f in fields if not (composite and f.name == "_id")]
+    names = [f.name for f in fields if not (composite and f.name == "_id")]
+    key_decoders = [(name, _pipeline_decoder(d, f)) for name, f in composite]
+    out = []
+    for raw in rows:
+        values = list(raw)
+        record: dict[str, Any] = {}
+        if composite:
+            key = values[: len(composite)]
+            values = values[len(composite) :]
+            record["_id"] = {
+                name: (None if v is None else dec(v))
+                for (name, dec), v in zip(key_decoders, key, strict=True)
+            }
+        for name, dec, v in zip(names, decoders, values, strict=True):
+            record[name] = None if v is None else dec(v)
+        out.append(record)
+    return out
+
+
+def _pipeline_decoder(d: Any, f: Field) -> Any:
+    """Results of SUM, AVG and COUNT come back as the server likes (numeric, Decimal,
+    text): bring each to the output field's Python type."""
+    if f.kind is FieldKind.INT:
+        return int
+    if f.kind is FieldKind.FLOAT:
+        return float
+    return d.decoder(f) or (lambda v: v)
 
 
 class CountNode(Node):

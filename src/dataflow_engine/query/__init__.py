@@ -23,13 +23,17 @@ from ._filter import (
     pcre_caret,
 )
 from ._order import OrderItem, parse_fields, parse_order_by
+from ._pipeline import ACCUMULATORS, STAGES, Accumulator, Stage, parse_pipeline
 from ._schema import filter_json_schema, update_json_schema
 from ._update import UPDATE_OPERATORS, SetItem, parse_update
 
 __all__ = [
+    "ACCUMULATORS",
     "FIELD_OPERATORS",
     "LOGICAL_OPERATORS",
+    "STAGES",
     "UPDATE_OPERATORS",
+    "Accumulator",
     "And",
     "Compare",
     "Const",
@@ -44,12 +48,14 @@ __all__ = [
     "OrderItem",
     "Regex",
     "SetItem",
+    "Stage",
     "ascii_classes",
     "escape_like",
     "filter_json_schema",
     "parse_fields",
     "parse_filter",
     "parse_order_by",
+    "parse_pipeline",
     "parse_update",
     "pcre_caret",
     "update_json_schema",
