@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from dataflow_engine.dialects import DIALECTS, Dialect, Params, PostgresDialect, SQLiteDialect
+from dataflow_engine.dialects import (
+    DIALECTS,
+    Dialect,
+    MySQLDialect,
+    Params,
+    PostgresDialect,
+    SQLiteDialect,
+)
 from dataflow_engine.errors import IdentifierTooLongError, ModelError
 from dataflow_engine.models import FieldKind, build_model
 from dataflow_engine.query import parse_filter, parse_order_by, parse_update
@@ -52,6 +59,9 @@ class Item:
 MODEL = build_model(Item)
 SQLITE = SQLiteDialect()
 POSTGRES = PostgresDialect()
+MARIADB = MySQLDialect(mariadb=True)
+MYSQL8 = MySQLDialect(mariadb=False)
+GOLDEN_DIALECTS = {"sqlite": SQLITE, "postgresql": POSTGRES, "mariadb": MARIADB, "mysql8": MYSQL8}
 BOTH = [pytest.param(SQLITE, id="sqlite"), pytest.param(POSTGRES, id="postgresql")]
 INJECTION = "'; DROP TABLE users; --"
 
@@ -64,9 +74,9 @@ def compile_filter(dialect: Dialect, document: Any) -> tuple[str, list[Any]]:
 
 def golden(document: Any) -> dict[str, dict[str, Any]]:
     out = {}
-    for dialect in (SQLITE, POSTGRES):
+    for name, dialect in GOLDEN_DIALECTS.items():
         sql, values = compile_filter(dialect, document)
-        out[dialect.name] = {"sql": sql, "params": values}
+        out[name] = {"sql": sql, "params": values}
     return out
 
 
@@ -455,9 +465,44 @@ def compile_update(dialect: Dialect, document: Any) -> tuple[str, list[Any]]:
 @pytest.mark.parametrize("case", list(UPDATES))
 def test_update_golden(case: str, snapshot: Any) -> None:
     out = {}
-    for dialect in (SQLITE, POSTGRES):
+    for name, dialect in GOLDEN_DIALECTS.items():
         sql, values = compile_update(dialect, UPDATES[case])
-        out[dialect.name] = {"sql": sql, "params": values}
+        out[name] = {"sql": sql, "params": values}
+    assert out == snapshot
+
+
+PIPELINES: dict[str, list[Any]] = {
+    "group-sort-limit": [
+        {"$match": {"qty": {"$gt": 1}}},
+        {
+            "$group": {
+                "_id": "$name",
+                "n": {"$sum": 1},
+                "q": {"$sum": "$qty"},
+                "avg": {"$avg": "$qty"},
+                "lo": {"$min": "$name"},
+            }
+        },
+        {"$sort": {"q": -1}},
+        {"$limit": 5},
+    ],
+    "group-null-count": [{"$group": {"_id": None, "c": {"$count": {}}}}],
+    "count": [{"$match": {"name": "a"}}, {"$count": "n"}],
+    "skip-project": [{"$sort": {"qty": 1}}, {"$skip": 2}, {"$project": {"name": 1}}],
+    "group-document-key": [{"$group": {"_id": {"n": "$name", "q": "$qty"}, "c": {"$sum": 1}}}],
+}
+
+
+@pytest.mark.parametrize("case", list(PIPELINES))
+def test_pipeline_golden(case: str, snapshot: Any) -> None:
+    from dataflow_engine.query import parse_pipeline
+
+    out = {}
+    for name, dialect in GOLDEN_DIALECTS.items():
+        params = Params(dialect)
+        stages = parse_pipeline(PIPELINES[case], MODEL)
+        sql, _ = dialect.pipeline_sql("SELECT * FROM t", stages, params)
+        out[name] = {"sql": sql, "params": params.values}
     assert out == snapshot
 
 
