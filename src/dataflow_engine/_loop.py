@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 import weakref
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,7 +31,7 @@ T = TypeVar("T")
 _create_lock = threading.Lock()
 _state = threading.Lock()  # guards _owner, _handed_over and _drained
 _loop: asyncio.AbstractEventLoop | None = None
-_owner: int | None = None  # ident of the thread running the loop, if any
+_owner: threading.Thread | None = None  # the thread driving the loop, if any
 _handed_over = 0  # calls submitted by other threads while the owner runs the loop
 _drained: asyncio.Future[None] | None = None
 _executor: ThreadPoolExecutor | None = None
@@ -74,11 +75,12 @@ def _drive(
     global _owner, _drained
     import asyncio
 
-    task = loop.create_task(coro if timeout is None else asyncio.wait_for(coro, timeout))
+    task = None
     try:
+        task = loop.create_task(coro if timeout is None else asyncio.wait_for(coro, timeout))
         return loop.run_until_complete(task)
     except BaseException:
-        if not task.done():  # interrupted (Ctrl-C): cancel the work, do not abandon it
+        if task is not None and not task.done():  # interrupted (Ctrl-C): cancel the work
             task.cancel()
             try:
                 loop.run_until_complete(task)
@@ -92,10 +94,11 @@ def _drive(
             else:
                 # Other threads' calls are still running on the loop: a helper thread keeps
                 # driving it, so this caller is not held up by work that is not its own.
-                _owner = -1
-                threading.Thread(
+                drainer = threading.Thread(
                     target=_drain, args=(loop,), daemon=True, name="dataflow-engine-drain"
-                ).start()
+                )
+                _owner = drainer
+                drainer.start()
 
 
 def _drain(loop: asyncio.AbstractEventLoop) -> None:
@@ -109,7 +112,10 @@ def _drain(loop: asyncio.AbstractEventLoop) -> None:
                 return
             _drained = loop.create_future()
             waiter = _drained
-        loop.run_until_complete(waiter)
+        try:
+            loop.run_until_complete(waiter)
+        except BaseException:  # keep driving: handed-over calls must never be stranded
+            continue
 
 
 def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -129,9 +135,9 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         # engine loop from a worker thread and wait for it here.
         return _worker().submit(lambda: run_sync(coro, timeout)).result()
     loop = _get_loop()
-    me = threading.get_ident()
+    me = threading.current_thread()
     with _state:
-        if _owner is None:
+        if _owner is None or not _owner.is_alive():
             _owner = me
             handed = None
         else:
@@ -139,11 +145,38 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
             handed = asyncio.run_coroutine_threadsafe(_handed(coro), loop)
     if handed is None:
         return _drive(loop, coro, timeout)
+    import concurrent.futures
+
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        return handed.result(timeout)
+        while True:
+            try:
+                return handed.result(0.25)
+            except concurrent.futures.TimeoutError:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise
+                _take_over_if_abandoned(loop, handed)
     except BaseException:
         handed.cancel()
         raise
+
+
+def _take_over_if_abandoned(loop: asyncio.AbstractEventLoop, handed: Any) -> None:
+    """A safety net: if the thread driving the loop is gone, drive it from here."""
+    global _owner
+    with _state:
+        if _owner is not None and _owner.is_alive():
+            return
+        _owner = threading.current_thread()
+    import asyncio
+
+    async def wait() -> Any:
+        return await asyncio.wrap_future(handed)
+
+    try:
+        _drive(loop, wait(), None)
+    except BaseException:
+        pass  # the caller reads the outcome from its own future
 
 
 async def run_async(coro: Coroutine[Any, Any, T]) -> T:
