@@ -55,6 +55,12 @@ DEPARTMENTS = ("eng", "ops", "sales", "support")
 LIST_FILTER: dict[str, Any] = {"age": {"$gte": 30}, "department": "eng"}
 LIST_LIMIT = 100
 LIST_PARAMS = (30, "eng", LIST_LIMIT)  # LIST_FILTER's values, for the raw SELECT
+AGG_PIPELINE: list[dict[str, Any]] = [
+    {"$match": {"age": {"$gte": 30}}},
+    {"$group": {"_id": "$department", "n": {"$sum": 1}, "total": {"$sum": "$age"}}},
+    {"$sort": {"_id": 1}},
+]
+AGG_OPS, AGG_REPEATS = 5, 3
 
 
 # -- sizes and results ------------------------------------------------------------------------
@@ -231,6 +237,19 @@ class Backend(ABC):
         sql = f"INSERT INTO {self.table} ({self.quoted(INSERT_COLUMNS)}) VALUES ({values})"
         return f"{sql} RETURNING {self.quoted(COLUMNS)}" if returning else sql
 
+    def aggregate_sql(self) -> str:
+        """The hand-written SQL for AGG_PIPELINE."""
+        p, q = self.placeholder, self.quote
+        return (
+            f"SELECT {q('department')}, COUNT(*), COALESCE(SUM({q('age')}), 0) "
+            f"FROM {self.table} WHERE {q('age')} >= {p(1)} GROUP BY {q('department')} "
+            f"ORDER BY {self.order_text('department')}"
+        )
+
+    def order_text(self, column: str) -> str:
+        """A text column in ORDER BY, as DataFlow writes it (code-point order)."""
+        return self.text_column(column)
+
     def list_sql(self) -> str:
         p, q = self.placeholder, self.quote
         return (
@@ -328,6 +347,9 @@ class PostgresBackend(Backend):
     """A database created for the run, through asyncpg."""
 
     name = "postgresql"
+
+    def order_text(self, column: str) -> str:
+        return f'{self.quote(column)} COLLATE "C"'
 
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
@@ -710,6 +732,48 @@ class Bench:
         found = self.run(self.backend.count())
         _check(found == n, f"expected {n} rows in the table, found {found}")
 
+    # -- aggregate ----------------------------------------------------------------------------
+
+    def _agg_workflow(self) -> Any:
+        from dataflow_engine import WorkflowBuilder
+
+        wf = WorkflowBuilder()
+        wf.add_node("UserListNode", "a", {"aggregate": AGG_PIPELINE})
+        return wf.build(self.db)
+
+    def _df_agg(self, n: int) -> tuple[float, list[tuple[Any, ...]]]:
+        built = self._agg_workflow()
+        execute = self.runtime.execute
+        started = time.perf_counter()
+        for _ in range(n):
+            results, _ = execute(built)
+        elapsed = time.perf_counter() - started
+        rows = [(r["_id"], r["n"], r["total"]) for r in results["a"]["records"]]
+        return elapsed / n, rows
+
+    async def _raw_agg(self, n: int) -> tuple[float, list[tuple[Any, ...]]]:
+        sql, fetch = self.backend.aggregate_sql(), self.backend.fetch
+        started = time.perf_counter()
+        for _ in range(n):
+            rows = [(r[0], int(r[1]), int(r[2])) for r in await fetch(sql, (30,))]
+        return (time.perf_counter() - started) / n, rows
+
+    def aggregate(self) -> Result:
+        """$match + $group + $sort over the List workload's table (run right after it)."""
+        self._expect_rows(self.sizes.list_table_rows)
+        _, df_rows = self._df_agg(2)
+        _, raw_rows = self.run(self._raw_agg(2))
+        _check(df_rows == raw_rows, "the pipeline and the hand-written SQL disagree")
+        timings = Timings()
+        for _ in range(AGG_REPEATS):
+            gc.collect()
+            timings.raw.append(self.run(self._raw_agg(AGG_OPS))[0])
+            gc.collect()
+            timings.dataflow.append(self._df_agg(AGG_OPS)[0])
+        note = f"per op, {AGG_OPS} ops x {AGG_REPEATS}; $match, $group (count, sum), $sort"
+        name = f"aggregate over {self.sizes.list_table_rows:,}"
+        return timings.result(name, self.backend.name, 1.3, note)
+
     # -- filtered list ------------------------------------------------------------------------
 
     def _list_workflow(self) -> Any:
@@ -808,6 +872,7 @@ def run_backend(backend: Backend, sizes: Sizes) -> BackendRun:
             ("create", lambda: b.create(rebuild=False)),
             ("create, rebuilt", lambda: b.create(rebuild=True)),
             ("list", b.list_filtered),
+            ("aggregate", b.aggregate),  # reads the table the List workload seeded
             ("bulk create", b.bulk_create),
         ]
         for name, workload in workloads:
