@@ -10,71 +10,47 @@ from typing import Any, ClassVar
 
 from ..errors import UnsupportedError, ValidationError
 from ..models import Field, FieldKind
-from ..query import In, pcre_caret
+from ..query import In, ascii_classes, pcre_caret
 from ._base import Dialect, Params
 
 __all__ = ["PostgresDialect"]
 
 
-_ASCII_CLASSES = {
-    "d": ("0-9", False),
-    "D": ("0-9", True),
-    "w": ("a-zA-Z0-9_", False),
-    "W": ("a-zA-Z0-9_", True),
-    "s": (" \\t\\n\\r\\f\\v", False),
-    "S": (" \\t\\n\\r\\f\\v", True),
-}
-
-
 def to_are(pattern: str, multiline: bool = False) -> str:
     """Rewrite the Python/PCRE spellings PostgreSQL's ARE reads differently.
 
-    ``\\b``/``\\B`` (word boundary outside brackets) become ``\\y``/``\\Y``; constructs
-    with no ARE equivalent raise ``UnsupportedError`` instead of matching something else.
+    ``\\d \\w \\s \\b`` become explicit ASCII classes (PostgreSQL's own follow the
+    locale); outside multiline mode ``$`` also matches before a final newline, as in PCRE.
+    Named groups, which ARE lacks, raise ``UnsupportedError``.
     """
     if "(?P" in pattern or re.search(r"\(\?<(?![=!])", pattern):
         raise UnsupportedError(
             "$regex: named groups are not available on postgresql",
             details={"dialect": "postgresql", "operator": "$regex"},
         )
+    pattern = ascii_classes(pattern)
+    if multiline:
+        return pattern
     out: list[str] = []
     i, in_class = 0, False
     while i < len(pattern):
         ch = pattern[i]
-        if ch == "$" and not in_class and not multiline:
-            out.append("(?=\\n?$)")  # PCRE's $ also matches before a final newline
-            i += 1
-            continue
         if ch == "\\" and i + 1 < len(pattern):
-            nxt = pattern[i + 1]
-            if not in_class and nxt in "bB":
-                out.append("\\y" if nxt == "b" else "\\Y")
-            elif nxt in _ASCII_CLASSES:
-                # PostgreSQL's classes follow the locale (letters beyond ASCII); PCRE's
-                # and Python's (re.ASCII) do not: spell the ASCII class out.
-                body, negated = _ASCII_CLASSES[nxt]
-                if in_class and negated:
-                    raise UnsupportedError(
-                        f"$regex: \\{nxt} inside brackets is not available on postgresql",
-                        details={"dialect": "postgresql", "operator": "$regex"},
-                    )
-                out.append(body if in_class else f"[{'^' if negated else ''}{body}]")
-            else:
-                out.append(ch + nxt)
+            out.append(pattern[i : i + 2])
             i += 2
             continue
-        if ch == "[" and not in_class:
+        if in_class:
+            in_class = ch != "]"
+            out.append(ch)
+        elif ch == "[":
             in_class = True
             out.append(ch)
-            if pattern[i + 1 : i + 2] == "^":
-                out.append("^")
-                i += 1
-            if pattern[i + 1 : i + 2] == "]":  # a leading ']' is literal
-                out.append("]")
-                i += 1
-        elif ch == "]" and in_class:
-            in_class = False
-            out.append(ch)
+            for lead in ("^", "]"):  # a leading ']' is literal
+                if pattern[i + 1 : i + 2] == lead:
+                    out.append(lead)
+                    i += 1
+        elif ch == "$":
+            out.append("(?=\\n?$)")  # PCRE's $ also matches before a final newline
         else:
             out.append(ch)
         i += 1
