@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 
 from ..errors import UnsupportedError, ValidationError
 from ..models import Field, FieldKind
-from ..query import In, ascii_classes, pcre_caret
+from ..query import In
+from ..query._filter import ascii_classes, pcre_caret, replace_outside_brackets
 from ._base import Dialect, Params
 
 __all__ = ["PostgresDialect"]
@@ -31,30 +32,8 @@ def to_are(pattern: str, multiline: bool = False) -> str:
     pattern = ascii_classes(pattern)
     if multiline:
         return pattern
-    out: list[str] = []
-    i, in_class = 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-            out.append(ch)
-        elif ch == "[":
-            in_class = True
-            out.append(ch)
-            for lead in ("^", "]"):  # a leading ']' is literal
-                if pattern[i + 1 : i + 2] == lead:
-                    out.append(lead)
-                    i += 1
-        elif ch == "$":
-            out.append("(?=\\n?$)")  # PCRE's $ also matches before a final newline
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
+    # PCRE's $ also matches before a final newline.
+    return replace_outside_brackets(pattern, "$", "(?=\\n?$)")
 
 
 _SENTINELS = {dt.date.min, dt.date.max, dt.datetime.min, dt.datetime.max}

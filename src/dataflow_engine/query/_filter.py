@@ -18,6 +18,7 @@ __all__ = [
     "escape_like",
     "parse_filter",
     "pcre_caret",
+    "replace_outside_brackets",
 ]
 
 #: Operators that apply to a field, with a one-line description.
@@ -527,9 +528,8 @@ def ascii_classes(pattern: str) -> str:
 PCRE_MULTILINE_CARET = "(?:\\A|(?<=\\n)(?!\\Z))"
 
 
-def pcre_caret(pattern: str) -> str:
-    """Rewrite unescaped ``^`` (outside brackets) as PCRE's multiline ``^``: Python and
-    PostgreSQL also match after a final newline, PCRE (MongoDB, MariaDB) does not."""
+def replace_outside_brackets(pattern: str, char: str, replacement: str) -> str:
+    """Replace each unescaped ``char`` outside ``[...]`` in a regular expression."""
     out: list[str] = []
     i, in_class = 0, False
     while i < len(pattern):
@@ -544,16 +544,20 @@ def pcre_caret(pattern: str) -> str:
         elif ch == "[":
             in_class = True
             out.append(ch)
-            for lead in ("^", "]"):
+            for lead in ("^", "]"):  # a leading ']' is literal
                 if pattern[i + 1 : i + 2] == lead:
                     out.append(lead)
                     i += 1
-        elif ch == "^":
-            out.append(PCRE_MULTILINE_CARET)
         else:
-            out.append(ch)
+            out.append(replacement if ch == char else ch)
         i += 1
     return "".join(out)
+
+
+def pcre_caret(pattern: str) -> str:
+    """Rewrite unescaped ``^`` (outside brackets) as PCRE's multiline ``^``: Python and
+    PostgreSQL also match after a final newline, PCRE (MongoDB, MariaDB) does not."""
+    return replace_outside_brackets(pattern, "^", PCRE_MULTILINE_CARET)
 
 
 def _unportable(pattern: str) -> str | None:
