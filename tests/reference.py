@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["matches"]
+__all__ = ["matches", "run_pipeline"]
 
 _NUMBER = (int, float, Decimal)
 
@@ -181,17 +181,185 @@ def _field_matches(value: Any, condition: Any) -> bool:
     return True
 
 
-def matches(row: Mapping[str, Any], document: Mapping[str, Any]) -> bool:
-    """Whether ``row`` matches the filter ``document``."""
+# -- JSON fields (docs/query.md, "JSON fields") ------------------------------------------
+
+MISSING = object()
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return _kind(value)
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Numbers by value, never a boolean; arrays in order; objects by key."""
+    if _json_kind(a) != _json_kind(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _walk(value: Any, path: list[str]) -> Any:
+    """Object keys, and array indexes for components made of (fewer than ten) digits."""
+    for part in path:
+        if part.isascii() and part.isdigit() and len(part) < 10:
+            if not (isinstance(value, list) and int(part) < len(value)):
+                return MISSING
+            value = value[int(part)]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            return MISSING
+    return value
+
+
+def _json_test(value: Any, op: str, operand: Any, options: str) -> bool:
+    """One value (not its elements) against one operator."""
+    if op == "$eq":
+        return value is None if operand is None else _json_equal(value, operand)
+    if op in ("$gt", "$gte", "$lt", "$lte"):
+        return _compare(value, operand, op)
+    if op == "$regex":
+        return _regex(operand, options, value)
+    if op in ("$like", "$ilike"):
+        return isinstance(value, str) and _like(operand, value, op == "$ilike")
+    if op == "$contains":
+        return isinstance(value, str) and operand in value
+    if op == "$startswith":
+        return isinstance(value, str) and value.startswith(operand)
+    if op == "$endswith":
+        return isinstance(value, str) and value.endswith(operand)
+    if op == "$type":
+        return _json_kind(value) in operand
+    raise ValueError(f"the reference evaluator has no JSON {op}")
+
+
+def _json_any(value: Any, op: str, operand: Any, options: str = "") -> bool:
+    """The value, or one of its elements when it is an array, passes."""
+    if value is MISSING:
+        return False
+    if _json_test(value, op, operand, options):
+        return True
+    return isinstance(value, list) and any(_json_test(e, op, operand, options) for e in value)
+
+
+def _json_null(value: Any) -> bool:
+    return value is MISSING or _json_any(value, "$eq", None)
+
+
+def _json_condition(value: Any, condition: Any, root: bool) -> bool:
+    """A condition on the JSON value at a path (MISSING when it leads nowhere); ``root``
+    is the field itself, where a NULL column counts as null and as missing."""
+    if root and value is None:
+        value = MISSING
+    if not (
+        isinstance(condition, Mapping)
+        and condition
+        and all(str(k).startswith("$") for k in condition)
+    ):
+        return _json_null(value) if condition is None else _json_any(value, "$eq", condition)
+    options = condition.get("$options", "")
+    for op, operand in condition.items():
+        if op == "$options":
+            continue
+        if op in ("$eq", "$ne"):
+            ok = (_json_null(value) if operand is None else _json_any(value, "$eq", operand)) == (
+                op == "$eq"
+            )
+        elif op in ("$in", "$nin"):
+            hit = any(
+                _json_null(value) if v is None else _json_any(value, "$eq", v) for v in operand
+            )
+            ok = hit == (op == "$in")
+        elif op in ("$gt", "$gte", "$lt", "$lte"):
+            if operand is None:
+                ok = op in ("$gte", "$lte") and _json_null(value)
+            else:
+                ok = _json_any(value, op, operand)
+        elif op == "$between":
+            ok = _json_any(value, "$gte", operand[0]) and _json_any(value, "$lte", operand[1])
+        elif op == "$exists":
+            ok = (value is not MISSING) == operand
+        elif op == "$not":
+            ok = not (
+                _json_any(value, "$regex", operand)
+                if isinstance(operand, str)
+                else _json_condition(value, operand, root)
+            )
+        elif op == "$type":
+            names = operand if isinstance(operand, list) else [operand]
+            ok = _json_any(value, "$type", names) or (root and value is MISSING and "null" in names)
+        elif op == "$size":
+            ok = isinstance(value, list) and len(value) == operand
+        elif op == "$all":
+            ok = bool(operand) and all(
+                _json_null(value) if v is None else _json_any(value, "$eq", v) for v in operand
+            )
+        elif op == "$elemMatch":
+            ok = isinstance(value, list) and any(_element_matches(e, operand) for e in value)
+        else:
+            ok = _json_any(value, op, operand, options)
+        if not ok:
+            return False
+    return True
+
+
+def _element_matches(element: Any, condition: Mapping[str, Any]) -> bool:
+    if all(str(k).startswith("$") for k in condition) and not {
+        "$and",
+        "$or",
+        "$nor",
+        "$not",
+    } & set(condition):
+        return _json_condition(element, condition, False)
+    return _element_document(element, condition)
+
+
+def _element_document(element: Any, document: Mapping[str, Any]) -> bool:
     for key, condition in document.items():
         if key == "$and":
-            ok = all(matches(row, d) for d in condition)
+            ok = all(_element_document(element, d) for d in condition)
         elif key == "$or":
-            ok = any(matches(row, d) for d in condition)
+            ok = any(_element_document(element, d) for d in condition)
         elif key == "$nor":
-            ok = not any(matches(row, d) for d in condition)
+            ok = not any(_element_document(element, d) for d in condition)
         elif key == "$not":
-            ok = not matches(row, condition)
+            ok = not _element_document(element, condition)
+        else:
+            ok = _json_condition(_walk(element, key.split(".")), condition, False)
+        if not ok:
+            return False
+    return True
+
+
+def matches(
+    row: Mapping[str, Any], document: Mapping[str, Any], json_fields: tuple[str, ...] = ()
+) -> bool:
+    """Whether ``row`` matches the filter ``document``; ``json_fields`` names the row's
+    JSON fields, whose values (and dotted paths into them) follow the JSON rules."""
+    for key, condition in document.items():
+        head, _, rest = key.partition(".")
+        if head in json_fields:
+            value = row.get(head)
+            if rest:
+                value = MISSING if value is None else _walk(value, rest.split("."))
+            if not _json_condition(value, condition, not rest):
+                return False
+            continue
+        if key == "$and":
+            ok = all(matches(row, d, json_fields) for d in condition)
+        elif key == "$or":
+            ok = any(matches(row, d, json_fields) for d in condition)
+        elif key == "$nor":
+            ok = not any(matches(row, d, json_fields) for d in condition)
+        elif key == "$not":
+            ok = not matches(row, condition, json_fields)
         elif key == "$expr":
             ok = _expr(row, condition)
         else:

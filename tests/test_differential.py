@@ -54,6 +54,45 @@ TEXTS = [
 INTS = [0, 1, -1, 2, 7, 10, -10, 2**53, 2**53 + 1, -(2**53) - 1, 2**62, -(2**62)]
 FLOATS = [0.0, -0.0, 0.5, -0.5, 1.0, 2.5, 1e-9, 1e300, -1e300, 3.141592653589793]
 
+# JSON documents: missing keys, JSON null, numbers of both kinds and 2^53+1, strings,
+# booleans, nested objects, arrays of scalars, of arrays and of objects, digit keys.
+JSON_DOCS: list[Any] = [
+    None,
+    {},
+    {"a": 1},
+    {"a": 1.0},
+    {"a": -1},
+    {"a": 2**53 + 1},
+    {"a": 0.5},
+    {"a": "1"},
+    {"a": ""},
+    {"a": "abc"},
+    {"a": "Abc"},
+    {"a": "é"},
+    {"a": True},
+    {"a": False},
+    {"a": None},
+    {"a": [1, 2]},
+    {"a": [1, "1", None]},
+    {"a": []},
+    {"a": [[1, 2], 3]},
+    {"a": {"b": 1}},
+    {"a": {"b": [1, 2]}},
+    {"a": {"b": None}},
+    {"a": {"b": "x", "c": True}},
+    {"tags": ["x", "y"]},
+    {"tags": ["y"]},
+    {"tags": "x"},
+    {"tags": ["X", "x", "x"]},
+    {"items": [{"sku": "A", "q": 2}, {"sku": "B", "q": 5}]},
+    {"items": [{"sku": "B", "q": 1}]},
+    {"items": [{"sku": "A"}, 3, "A", None]},
+    {"a": 2, "tags": [], "items": []},
+    {"a": "🎉", "b": {"c": {"d": -0.0}}},
+    {"0": 1, "a": ["z", {"b": 2}]},
+    {"a": [{"b": 1}, {"b": "x"}]},
+]
+
 ROWS: list[dict[str, Any]] = []
 for k in range(64):
     ROWS.append(
@@ -63,6 +102,7 @@ for k in range(64):
             "i": None if k % 7 == 3 else INTS[k % len(INTS)],
             "f": None if k % 6 == 2 else FLOATS[(k * 3) % len(FLOATS)],
             "b": None if k % 8 == 5 else bool(k % 3),
+            "j": JSON_DOCS[k % len(JSON_DOCS)],
         }
     )
 
@@ -74,9 +114,70 @@ def _value(field: str) -> st.SearchStrategy[Any]:
     return st.sampled_from(FIELD_VALUES[field])
 
 
+# Paths that exist in many documents are listed more than once, to draw them more often.
+JSON_PATHS = ["j", "j.a", "j.a", "j.a", "j.a.b", "j.a.0", "j.tags", "j.tags", "j.items"]
+JSON_PATHS += ["j.items", "j.items.0.sku", "j.0", "j.b.c.d"]
+JSON_SCALARS = [1, 1.0, -1, 0, 2, 0.5, 2**53, 2**53 + 1, "1", "", "abc", "x", "X", "é", "🎉"]
+JSON_VALUES = [*JSON_SCALARS, True, False, None, [1, 2], [], {"b": 1}, [[1, 2], 3], ["x", "y"]]
+JSON_ORDERED = [v for v in JSON_SCALARS] + [None]
+
+
+@st.composite
+def _json_condition(draw: st.DrawFn, depth: int = 0) -> Any:
+    """An operator document (or plain value) for a JSON value."""
+    ops = ["plain", "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"]
+    ops += ["$type", "$size", "$all", "$not", "$regex", "$like", "$contains", "$between"]
+    if depth < 2:
+        ops.append("$elemMatch")
+    op = draw(st.sampled_from(ops))
+    if op == "plain":
+        return draw(st.sampled_from(JSON_VALUES))
+    if op in ("$eq", "$ne"):
+        return {op: draw(st.sampled_from(JSON_VALUES))}
+    if op in ("$gt", "$gte", "$lt", "$lte"):
+        return {op: draw(st.sampled_from(JSON_ORDERED))}
+    if op in ("$in", "$nin", "$all"):
+        return {op: draw(st.lists(st.sampled_from(JSON_VALUES), max_size=3))}
+    if op == "$exists":
+        return {op: draw(st.booleans())}
+    if op == "$type":
+        names = ["string", "number", "bool", "null", "object", "array", "date"]
+        return {op: draw(st.one_of(st.sampled_from(names), st.lists(st.sampled_from(names))))}
+    if op == "$size":
+        return {op: draw(st.integers(0, 3))}
+    if op == "$not":
+        return {op: draw(st.sampled_from([{"$gt": 1}, {"$eq": "x"}, {"$in": [None, 1]}]))}
+    if op == "$regex":
+        return {op: draw(st.sampled_from(["^a", "b", "^x$", "1"])), "$options": "i"}
+    if op == "$like":
+        return {op: draw(st.sampled_from(["a%", "_", "%b%", "1"]))}
+    if op == "$contains":
+        return {op: draw(st.sampled_from(["a", "x", ""]))}
+    if op == "$between":
+        low, high = sorted(
+            draw(st.lists(st.sampled_from([-1, 0, 1, 2, 0.5]), min_size=2, max_size=2))
+        )
+        return {op: [low, high]}
+    # $elemMatch: an operator document on the element, or a filter on its fields
+    inner = draw(
+        st.one_of(
+            st.sampled_from([{"$gt": 1}, {"$eq": "x"}, {"$in": ["y", 2]}, {"$type": "array"}]),
+            st.dictionaries(
+                st.sampled_from(["sku", "q", "b", "0"]),
+                _json_condition(depth + 1),
+                min_size=1,
+                max_size=2,
+            ),
+        )
+    )
+    return {op: inner}
+
+
 @st.composite
 def _leaf(draw: st.DrawFn) -> dict[str, Any]:
-    field = draw(st.sampled_from(list(FIELD_VALUES)))
+    field = draw(st.sampled_from([*FIELD_VALUES, "j"]))
+    if field == "j":
+        return {draw(st.sampled_from(JSON_PATHS)): draw(_json_condition())}
     ops = [
         "eq",
         "plain",
@@ -214,6 +315,7 @@ def table(db: DataFlow) -> tuple[DataFlow, list[dict[str, Any]]]:
         i: int | None = None
         f: float | None = None
         b: bool | None = None
+        j: dict | None = None  # type: ignore[type-arg]
         __dataflow__ = {"indexes": [["t"]]}
 
     ids = one(db, "EdgeBulkCreateNode", {"data": ROWS, "return_ids": True})["ids"]
@@ -221,8 +323,34 @@ def table(db: DataFlow) -> tuple[DataFlow, list[dict[str, Any]]]:
     return db, rows
 
 
+_json_filters = st.recursive(
+    st.builds(lambda p, c: {p: c}, st.sampled_from(JSON_PATHS), _json_condition()),
+    lambda children: st.one_of(
+        st.builds(lambda xs: {"$or": xs}, st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda x: {"$not": x}, children),
+        st.builds(lambda a, b: {**a, **b}, children, children),
+    ),
+    max_leaves=3,
+)
+
+
 def test_filters_match_the_reference_on_every_database(
     table: tuple[DataFlow, list[dict[str, Any]]],
+) -> None:
+    _check_against_reference(table, _filters, EXAMPLES)
+
+
+def test_json_filters_match_the_reference_on_every_database(
+    table: tuple[DataFlow, list[dict[str, Any]]],
+) -> None:
+    """Conditions on a JSON field and on dotted paths into it, on their own."""
+    _check_against_reference(table, _json_filters, max(EXAMPLES // 2, 1))
+
+
+def _check_against_reference(
+    table: tuple[DataFlow, list[dict[str, Any]]],
+    filters: st.SearchStrategy[dict[str, Any]],
+    examples: int,
 ) -> None:
     db, rows = table
     model = db.get_model("Edge")
@@ -237,14 +365,14 @@ def test_filters_match_the_reference_on_every_database(
     _loop.run_sync(db._ensure_ready(model))
 
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         derandomize=False,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(_filters)
+    @given(filters)
     def check(flt: dict[str, Any]) -> None:
-        expected = sorted(r["id"] for r in rows if matches(r, flt))
+        expected = sorted(r["id"] for r in rows if matches(r, flt, ("j",)))
         got = _loop.run_sync(ids_for(flt))
         assert got == expected, (
             f"filter {flt!r}: database {db.dialect.name} returned "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -42,6 +43,25 @@ def _regexp(pattern: str, options: str, value: Any) -> int | None:
     if value is None:
         return None
     return 1 if _compiled(pattern, options).search(str(value)) else 0
+
+
+def _json_same(a: Any, b: Any) -> bool:
+    """JSON equality: numbers by value (1 equals 1.0, never true), keys in any order."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def _jsoneq(a: Any, b: Any) -> int | None:
+    if a is None or b is None:
+        return None
+    return 1 if _json_same(json.loads(a), json.loads(b)) else 0
 
 
 def _deccmp(a: Any, b: Any) -> int | None:
@@ -132,6 +152,7 @@ def _setup(raw: sqlite3.Connection, is_file: bool, read_only: bool) -> None:
     det = {"deterministic": True}
     raw.create_function("df_regexp", 3, _regexp, **det)
     raw.create_function("df_deccmp", 2, _deccmp, **det)
+    raw.create_function("df_jsoneq", 2, _jsoneq, **det)
     raw.create_function("df_decadd", 2, _decadd, **det)
     raw.create_function("df_decmul", 2, _decmul, **det)
     raw.create_function("df_lower", 1, _lower, **det)

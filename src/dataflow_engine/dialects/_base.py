@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import IdentifierTooLongError, UnsupportedError
@@ -19,6 +21,11 @@ from ..query import (
     Exists,
     FieldCompare,
     In,
+    JsonElemMatch,
+    JsonExists,
+    JsonRef,
+    JsonSize,
+    JsonTest,
     Like,
     Mod,
     Node,
@@ -30,11 +37,21 @@ from ..query import (
     Stage,
 )
 
-__all__ = ["Dialect", "Params", "RowDecoder"]
+__all__ = ["Dialect", "JsonSql", "Params", "RowDecoder"]
 
 RowDecoder = Callable[[Sequence[Any]], dict[str, Any]]
 
 _CMP = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+@dataclass(frozen=True, slots=True)
+class JsonSql:
+    """SQL expressions for one JSON value: the value itself (NULL when the path leads
+    nowhere), its type name in the dialect's spelling, and its text or number."""
+
+    json: str
+    type: str
+    scalar: str
 
 
 class Params:
@@ -52,6 +69,26 @@ class Params:
 
     def add_field(self, field: Field, value: Any) -> str:
         return self.add(self._dialect.encode(field, value))
+
+
+class _Deferred(Params):
+    """Parameters whose placeholders are decided later.
+
+    JSON conditions use one expression (and its path parameters) several times and build
+    SQL out of textual order; positional placeholders (``?``, ``%s``) need the values in
+    the order they appear. Each value gets a token; ``resolve`` replaces the tokens left to
+    right with real placeholders, adding each value (again) at its place.
+    """
+
+    __slots__ = ()
+    _TOKEN = re.compile("\x00([0-9]+)\x00")
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"\x00{len(self.values) - 1}\x00"
+
+    def resolve(self, sql: str, params: Params) -> str:
+        return self._TOKEN.sub(lambda m: params.add(self.values[int(m.group(1))]), sql)
 
 
 class Dialect:
@@ -183,18 +220,14 @@ class Dialect:
         """The SQL condition for a filter AST (``1=1`` when there is none)."""
         if node is None:
             return "1=1"
-        return self._compile(node, params)
+        return self._compile(node, params, ())
 
-    def _compile(self, node: Node, params: Params) -> str:
+    def _compile(self, node: Node, params: Params, scope: tuple[JsonSql, ...]) -> str:
+        """``scope`` holds the array elements the enclosing ``$elemMatch`` tests bind."""
         if isinstance(node, Compare):
             col = self.column(node.field)
             if node.op == "ne":
                 return self.ne_sql(node.field, col, params.add_field(node.field, node.value))
-            if node.field.kind in (FieldKind.JSON,) and node.op != "eq":
-                raise UnsupportedError(
-                    f"ordering comparison on JSON field {node.field.name!r}",
-                    details={"dialect": self.name, "operator": f"${node.op}"},
-                )
             return self.compare_sql(
                 node.field, col, _CMP[node.op], params.add_field(node.field, node.value)
             )
@@ -211,11 +244,11 @@ class Dialect:
             return self.regex_sql(self.column(node.field), node.pattern, node.options, params)
         if isinstance(node, And | Or):
             return self._join(
-                [self._compile(n, params) for n in node.items],
+                [self._compile(n, params, scope) for n in node.items],
                 " AND " if isinstance(node, And) else " OR ",
             )
         if isinstance(node, Not):
-            return f"(({self._compile(node.item, params)}) IS NOT TRUE)"
+            return f"(({self._compile(node.item, params, scope)}) IS NOT TRUE)"
         if isinstance(node, Const):
             return "1=1" if node.value else "1=0"
         if isinstance(node, Mod):
@@ -223,7 +256,123 @@ class Dialect:
             return f"{self.mod_sql(col, params.add(node.divisor))} = {params.add(node.remainder)}"
         if isinstance(node, FieldCompare):
             return self.field_compare_sql(node)
+        if isinstance(node, JsonTest | JsonExists | JsonSize | JsonElemMatch) and not isinstance(
+            params, _Deferred
+        ):
+            deferred = _Deferred(self)
+            return deferred.resolve(self._compile(node, deferred, scope), params)
+        if isinstance(node, JsonTest):
+            return self._json_test(node, params, scope)
+        if isinstance(node, JsonExists):
+            return f"({self._json_ref(node.ref, params, scope).json} IS NOT NULL)"
+        if isinstance(node, JsonSize):
+            value = self._json_ref(node.ref, params, scope)
+            return self.json_size_sql(value, params.add(node.size))
+        if isinstance(node, JsonElemMatch):
+            value = self._json_ref(node.ref, params, scope)
+            source, element = self.json_elements_sql(value, f"df_e{len(scope)}")
+            cond = self._compile(node.cond, params, (*scope, element))
+            return f"EXISTS (SELECT 1 FROM {source} WHERE {cond})"
         raise TypeError(f"unknown filter node {node!r}")  # pragma: no cover
+
+    # -- JSON values -------------------------------------------------------------------
+
+    #: The dialect's names for JSON types, by the names of the query language.
+    JSON_TYPES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "string": ("string",),
+        "number": ("number",),
+        "bool": ("boolean",),
+        "null": ("null",),
+        "object": ("object",),
+        "array": ("array",),
+    }
+
+    def _json_ref(self, ref: JsonRef, params: Params, scope: tuple[JsonSql, ...]) -> JsonSql:
+        if isinstance(ref.root, int):
+            base = scope[ref.root]
+            return self.json_path_sql(base, ref.path, params) if ref.path else base
+        return self.json_column_sql(self.column(ref.root), ref.path, params)
+
+    def _json_test(self, node: JsonTest, params: Params, scope: tuple[JsonSql, ...]) -> str:
+        """The value matches, or one of its elements does when it is an array."""
+        value = self._json_ref(node.ref, params, scope)
+        direct = self._json_predicate(value, node, params)
+        source, element = self.json_elements_sql(value, f"df_a{len(scope)}")
+        each = self._json_predicate(element, node, params)
+        return f"({direct} OR EXISTS (SELECT 1 FROM {source} WHERE {each}))"
+
+    def _json_is(self, value: JsonSql, *kinds: str) -> str:
+        names = [n for k in kinds for n in self.JSON_TYPES[k]]
+        if len(names) == 1:
+            return f"{value.type} = '{names[0]}'"
+        return f"{value.type} IN ({', '.join(repr(n) for n in names)})"
+
+    def _json_predicate(self, value: JsonSql, node: JsonTest, params: Params) -> str:
+        op, arg = node.op, node.value
+        if op == "type":
+            return f"({self._json_is(value, *arg)})"
+        if op == "like":
+            test = self.like_sql(value.scalar, params.add(arg), node.options == "i")
+            return f"(CASE WHEN {self._json_is(value, 'string')} THEN {test} END)"
+        if op == "regex":
+            test = self.regex_sql(value.scalar, arg, node.options, params)
+            return f"(CASE WHEN {self._json_is(value, 'string')} THEN {test} END)"
+        if arg is None:  # eq null
+            return f"({self._json_is(value, 'null')})"
+        if isinstance(arg, bool):
+            test = self.json_bool_sql(value, arg)
+            return f"(CASE WHEN {self._json_is(value, 'bool')} THEN {test} END)"
+        if isinstance(arg, str):
+            test = self.json_text_compare_sql(value.scalar, _CMP[op], params.add(arg))
+            return f"(CASE WHEN {self._json_is(value, 'string')} THEN {test} END)"
+        if isinstance(arg, int | float):
+            return self.json_number_sql(value, _CMP[op], arg, params)
+        kind = "array" if isinstance(arg, list) else "object"
+        test = self.json_equal_sql(value, arg, params)
+        return f"(CASE WHEN {self._json_is(value, kind)} THEN {test} END)"
+
+    def json_column_sql(self, col: str, path: tuple[str | int, ...], params: Params) -> JsonSql:
+        """The JSON value at ``path`` inside a JSON column (the column itself for ``()``)."""
+        raise UnsupportedError(
+            f"JSON paths are not available on {self.name}",
+            details={"dialect": self.name, "operator": "dotted path"},
+        )
+
+    def json_path_sql(self, base: JsonSql, path: tuple[str | int, ...], params: Params) -> JsonSql:
+        """The JSON value at ``path`` inside another JSON value (an array element)."""
+        raise UnsupportedError(
+            f"$elemMatch is not available on {self.name}",
+            details={"dialect": self.name, "operator": "$elemMatch"},
+        )
+
+    def json_elements_sql(self, value: JsonSql, alias: str) -> tuple[str, JsonSql]:
+        """A FROM item yielding the elements of ``value`` when it is an array (else none),
+        and the expressions of one element."""
+        raise UnsupportedError(
+            f"JSON arrays are not available on {self.name}",
+            details={"dialect": self.name, "operator": "$elemMatch"},
+        )
+
+    def json_bool_sql(self, value: JsonSql, flag: bool) -> str:
+        """Whether a JSON boolean is ``flag``."""
+        return f"{value.scalar} = '{'true' if flag else 'false'}'"
+
+    def json_text_compare_sql(self, text: str, op: str, placeholder: str) -> str:
+        """Two strings compared by code point."""
+        return f"{text} {op} {placeholder}"
+
+    def json_number_sql(self, value: JsonSql, op: str, number: float, params: Params) -> str:
+        """A JSON value compared with a number (false for values of any other type)."""
+        test = f"{value.scalar} {op} {params.add(number)}"
+        return f"(CASE WHEN {self._json_is(value, 'number')} THEN {test} END)"
+
+    def json_equal_sql(self, value: JsonSql, document: Any, params: Params) -> str:
+        """A JSON array or object equal to ``document`` (numbers by value, keys unordered)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def json_size_sql(self, value: JsonSql, placeholder: str) -> str:
+        """The JSON value is an array of ``placeholder`` elements."""
+        raise NotImplementedError  # pragma: no cover
 
     @classmethod
     def _join(cls, parts: list[str], op: str) -> str:

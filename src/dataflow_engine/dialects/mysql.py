@@ -28,8 +28,8 @@ from typing import Any, ClassVar
 from ..errors import ValidationError
 from ..models import Field, FieldKind
 from ..query import In, ascii_classes
-from ._base import Dialect, Params
-from .sqlite import json_dumps
+from ._base import Dialect, JsonSql, Params
+from .sqlite import json_dumps, json_path
 
 __all__ = ["MySQLDialect"]
 
@@ -215,8 +215,6 @@ class MySQLDialect(Dialect):
         return col
 
     def compare_sql(self, field: Field, col: str, op: str, placeholder: str) -> str:
-        if field.kind is FieldKind.JSON:
-            return self.json_equal_sql(col, placeholder)
         return f"{self._text(field, col)} {op} {placeholder}"
 
     def mod_sql(self, col: str, divisor: str) -> str:
@@ -229,22 +227,77 @@ class MySQLDialect(Dialect):
             return f"AVG({self.quote(acc.source.name)} * 1e0)"
         return super().accumulator_sql(acc)
 
-    def json_equal_sql(self, col: str, placeholder: str, *, equal: bool = True) -> str:
-        # Two-valued on purpose: MariaDB lets a NULL JSON_EQUALS through a WHERE clause.
-        test = (
-            f"JSON_EQUALS({col}, {placeholder})"
-            if self.mariadb
-            else f"{col} = CAST({placeholder} AS JSON)"
+    # -- JSON values: JSON_EXTRACT with a bound path, JSON_TABLE for array elements ---------
+
+    JSON_TYPES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "string": ("STRING",),
+        "number": ("INTEGER", "UNSIGNED INTEGER", "DOUBLE", "DECIMAL"),
+        "bool": ("BOOLEAN",),
+        "null": ("NULL",),
+        "object": ("OBJECT",),
+        "array": ("ARRAY",),
+    }
+
+    def json_column_sql(self, col: str, path: tuple[str | int, ...], params: Params) -> JsonSql:
+        if not path:
+            return JsonSql(col, f"JSON_TYPE({col})", f"JSON_UNQUOTE({col})")
+        # '$[0]' reads a non-array as a one-element array here: each index step is
+        # guarded by the type of what it indexes.
+        arrays = [path[:i] for i, p in enumerate(path) if isinstance(p, int)]
+
+        def at() -> str:
+            value = f"JSON_EXTRACT({col}, {params.add(json_path(path))})"
+            if not arrays:
+                return value
+            guards = " AND ".join(
+                f"JSON_TYPE({f'JSON_EXTRACT({col}, {params.add(json_path(a))})' if a else col})"
+                " = 'ARRAY'"
+                for a in arrays
+            )
+            return f"(CASE WHEN {guards} THEN {value} END)"
+
+        return JsonSql(at(), f"JSON_TYPE({at()})", f"JSON_UNQUOTE({at()})")
+
+    def json_path_sql(self, base: JsonSql, path: tuple[str | int, ...], params: Params) -> JsonSql:
+        return self.json_column_sql(base.json, path, params)
+
+    def json_elements_sql(self, value: JsonSql, alias: str) -> tuple[str, JsonSql]:
+        source = (
+            f"JSON_TABLE(CASE WHEN {value.type} = 'ARRAY' THEN {value.json} END, '$[*]' "
+            f"COLUMNS (v JSON PATH '$')) AS {alias}"
         )
-        return f"COALESCE({test}, 0) = {1 if equal else 0}"
+        element = f"{alias}.v"
+        return source, JsonSql(element, f"JSON_TYPE({element})", f"JSON_UNQUOTE({element})")
+
+    def json_text_compare_sql(self, text: str, op: str, placeholder: str) -> str:
+        return f"{text} COLLATE {self.collation} {op} {placeholder}"
+
+    def json_number_sql(self, value: JsonSql, op: str, number: float, params: Params) -> str:
+        # JSON integers compare as BIGINT (exact against integers and against the
+        # driver's decimal literals), every other number as DOUBLE.
+        exact = f"CAST({value.scalar} AS SIGNED) {op} {params.add(number)}"
+        as_double = f"CAST({value.scalar} AS DOUBLE) {op} {params.add(number)}"
+        return (
+            f"(CASE WHEN {value.type} = 'INTEGER' THEN {exact} "
+            f"WHEN {self._json_is(value, 'number')} THEN {as_double} END)"
+        )
+
+    def json_equal_sql(self, value: JsonSql, document: Any, params: Params) -> str:
+        placeholder = params.add(json_dumps(document))
+        if self.mariadb:
+            return f"JSON_EQUALS({value.json}, {placeholder})"
+        return f"{value.json} = CAST({placeholder} AS JSON)"
+
+    def json_size_sql(self, value: JsonSql, placeholder: str) -> str:
+        return (
+            f"(CASE WHEN {value.type} = 'ARRAY' THEN JSON_LENGTH({value.json}) END = {placeholder})"
+        )
 
     def ne_sql(self, field: Field, col: str, placeholder: str) -> str:
-        if field.kind is FieldKind.JSON:
-            return self.json_equal_sql(col, placeholder, equal=False)
         return f"NOT ({self.compare_sql(field, col, '<=>', placeholder)})"
 
     def in_sql(self, node: In, params: Params) -> str:
-        if node.field.kind is FieldKind.JSON or not node.values:
+        if not node.values:
             return super().in_sql(node, params)
         col = self.column(node.field)
         inner = ", ".join(params.add_field(node.field, v) for v in node.values)

@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 from ..errors import UnsupportedError, ValidationError
 from ..models import Field, FieldKind
 from ..query import In
-from ..query._filter import ascii_classes, pcre_caret, replace_outside_brackets
-from ._base import Dialect, Params
+from ..query._regex import ascii_classes, pcre_caret, replace_outside_brackets
+from ._base import Dialect, JsonSql, Params
 
 __all__ = ["PostgresDialect"]
 
@@ -86,8 +86,54 @@ class PostgresDialect(Dialect):
             return f'{col} COLLATE "C"'
         return col
 
+    # jsonb: '->' with a text key or an integer index; '=' and ordering between two
+    # numbers compare by value, so numbers and documents go to the server as jsonb.
+    def json_column_sql(self, col: str, path: tuple[str | int, ...], params: Params) -> JsonSql:
+        if not path:
+            return JsonSql(col, f"jsonb_typeof({col})", f"({col} #>> '{{}}')")
+        return self.json_path_sql(JsonSql(col, "", ""), path, params)
+
+    def json_path_sql(self, base: JsonSql, path: tuple[str | int, ...], params: Params) -> JsonSql:
+        # A strict jsonpath, errors silenced: a key on a non-object or an index on a
+        # non-array leads nowhere (the '->' operator would read a scalar as an array).
+        text = "strict $" + "".join(f"[{p}]" if isinstance(p, int) else f'."{p}"' for p in path)
+
+        def at() -> str:
+            return (
+                f"jsonb_path_query_first({base.json}, {params.add(text)}::jsonpath, '{{}}', true)"
+            )
+
+        return JsonSql(at(), f"jsonb_typeof({at()})", f"({at()} #>> '{{}}')")
+
+    def json_elements_sql(self, value: JsonSql, alias: str) -> tuple[str, JsonSql]:
+        source = (
+            f"jsonb_array_elements(CASE WHEN {value.type} = 'array' THEN {value.json} END) "
+            f"AS {alias}(v)"
+        )
+        element = f"{alias}.v"
+        return source, JsonSql(element, f"jsonb_typeof({element})", f"({element} #>> '{{}}')")
+
+    def json_bool_sql(self, value: JsonSql, flag: bool) -> str:
+        return f"{value.json} = '{'true' if flag else 'false'}'::jsonb"
+
+    def json_text_compare_sql(self, text: str, op: str, placeholder: str) -> str:
+        return f'{text} COLLATE "C" {op} {placeholder}'
+
+    def json_number_sql(self, value: JsonSql, op: str, number: float, params: Params) -> str:
+        test = f"{value.json} {op} {params.add(number)}::jsonb"
+        return f"(CASE WHEN {value.type} = 'number' THEN {test} END)"
+
+    def json_equal_sql(self, value: JsonSql, document: Any, params: Params) -> str:
+        return f"{value.json} = {params.add(document)}::jsonb"
+
+    def json_size_sql(self, value: JsonSql, placeholder: str) -> str:
+        return (
+            f"(CASE WHEN {value.type} = 'array' THEN jsonb_array_length({value.json}) END "
+            f"= {placeholder})"
+        )
+
     def in_sql(self, node: In, params: Params) -> str:
-        if node.field.kind is FieldKind.JSON or not node.values:
+        if not node.values:
             return super().in_sql(node, params)
         col = self.column(node.field)
         values = [self.encode(node.field, v) for v in node.values]

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from ..models import Field, FieldKind
 from ..query import In
-from ._base import Dialect, Params
+from ._base import Dialect, JsonSql, Params
 
 __all__ = ["SQLiteDialect", "encode_datetime", "json_dumps"]
 
@@ -38,6 +38,11 @@ def _encode_time(value: dt.time) -> str:
 
 
 _INLINE_LIST = 100  # longer $in lists travel as one JSON parameter
+
+
+def json_path(path: tuple[str | int, ...]) -> str:
+    """A SQLite/MySQL JSON path: ``("a", 0)`` -> ``$."a"[0]`` (components hold no quotes)."""
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f'."{p}"' for p in path)
 
 
 class SQLiteDialect(Dialect):
@@ -79,8 +84,52 @@ class SQLiteDialect(Dialect):
         FieldKind.FLOAT: float,
     }
 
+    JSON_TYPES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "string": ("text",),
+        "number": ("integer", "real"),
+        "bool": ("true", "false"),
+        "null": ("null",),
+        "object": ("object",),
+        "array": ("array",),
+    }
+
     def placeholder(self, index: int) -> str:
         return "?"
+
+    # JSON is stored as canonical text; '->' returns JSON text, '->>' the SQL value.
+    def json_column_sql(self, col: str, path: tuple[str | int, ...], params: Params) -> JsonSql:
+        if not path:
+            return JsonSql(col, f"json_type({col})", f"({col} ->> '$')")
+        text = json_path(path)
+        return JsonSql(
+            f"({col} -> {params.add(text)})",
+            f"json_type({col}, {params.add(text)})",
+            f"({col} ->> {params.add(text)})",
+        )
+
+    def json_path_sql(self, base: JsonSql, path: tuple[str | int, ...], params: Params) -> JsonSql:
+        return self.json_column_sql(base.json, path, params)
+
+    def json_elements_sql(self, value: JsonSql, alias: str) -> tuple[str, JsonSql]:
+        source = f"json_each(CASE WHEN {value.type} = 'array' THEN {value.json} END) AS {alias}"
+        as_json = (
+            f"(CASE WHEN {alias}.type IN ('object', 'array') THEN {alias}.value "
+            f"WHEN {alias}.type IN ('true', 'false', 'null') THEN {alias}.type "
+            f"ELSE json_quote({alias}.value) END)"
+        )
+        return source, JsonSql(as_json, f"{alias}.type", f"{alias}.value")
+
+    def json_bool_sql(self, value: JsonSql, flag: bool) -> str:
+        return f"{value.type} = '{'true' if flag else 'false'}'"
+
+    def json_equal_sql(self, value: JsonSql, document: Any, params: Params) -> str:
+        return f"df_jsoneq({value.json}, {params.add(json_dumps(document))})"
+
+    def json_size_sql(self, value: JsonSql, placeholder: str) -> str:
+        return (
+            f"(CASE WHEN {value.type} = 'array' THEN json_array_length({value.json}) END "
+            f"= {placeholder})"
+        )
 
     def table(self, model: Any) -> str:
         return self.quote(model.table_name)  # SQLite has no schemas of its own

@@ -7,6 +7,11 @@ from ._ast import (
     Exists,
     FieldCompare,
     In,
+    JsonElemMatch,
+    JsonExists,
+    JsonRef,
+    JsonSize,
+    JsonTest,
     Like,
     Mod,
     Node,
@@ -17,13 +22,12 @@ from ._ast import (
 from ._filter import (
     FIELD_OPERATORS,
     LOGICAL_OPERATORS,
-    ascii_classes,
     escape_like,
     parse_filter,
-    pcre_caret,
 )
 from ._order import OrderItem, parse_fields, parse_order_by
 from ._pipeline import ACCUMULATORS, STAGES, Accumulator, Stage, parse_pipeline
+from ._regex import ascii_classes, pcre_caret
 from ._schema import filter_json_schema, update_json_schema
 from ._update import UPDATE_OPERATORS, SetItem, parse_update
 
@@ -40,6 +44,11 @@ __all__ = [
     "Exists",
     "FieldCompare",
     "In",
+    "JsonElemMatch",
+    "JsonExists",
+    "JsonRef",
+    "JsonSize",
+    "JsonTest",
     "Like",
     "Mod",
     "Node",

@@ -14,6 +14,11 @@ __all__ = [
     "Exists",
     "FieldCompare",
     "In",
+    "JsonElemMatch",
+    "JsonExists",
+    "JsonRef",
+    "JsonSize",
+    "JsonTest",
     "Like",
     "Mod",
     "Node",
@@ -110,4 +115,72 @@ class FieldCompare:
     right: Field
 
 
-Node = Compare | In | Exists | Like | Regex | And | Or | Not | Const | Mod | FieldCompare
+@dataclass(frozen=True, slots=True)
+class JsonRef:
+    """A value inside a JSON field: ``root`` is the field, or the depth of the enclosing
+    ``$elemMatch`` whose array element the path starts from; ``path`` holds object keys
+    (str) and array indexes (int). An empty path is the root value itself."""
+
+    root: Field | int
+    path: tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JsonTest:
+    """A test of the JSON value at ``ref`` or, when it is an array, of any element.
+
+    ``op`` is one of:
+    eq (``value`` any JSON value; None is JSON null), gt gte lt lte (``value`` a string
+    or number; only values of the same type compare), like (``value`` a LIKE pattern,
+    ``options`` "i" for case-insensitive), regex (``value`` a pattern, ``options`` its
+    flags), type (``value`` a tuple of type names: string number bool null object array).
+    """
+
+    ref: JsonRef
+    op: str
+    value: Any
+    options: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JsonExists:
+    """The path leads to a value (JSON null included; a NULL column holds nothing)."""
+
+    ref: JsonRef
+
+
+@dataclass(frozen=True, slots=True)
+class JsonSize:
+    """The value at ``ref`` is an array of ``size`` elements."""
+
+    ref: JsonRef
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class JsonElemMatch:
+    """Some element of the array at ``ref`` matches ``cond``, whose references with
+    ``root == depth`` start from that element."""
+
+    ref: JsonRef
+    depth: int
+    cond: Node
+
+
+Node = (
+    Compare
+    | In
+    | Exists
+    | Like
+    | Regex
+    | And
+    | Or
+    | Not
+    | Const
+    | Mod
+    | FieldCompare
+    | JsonTest
+    | JsonExists
+    | JsonSize
+    | JsonElemMatch
+)

@@ -9,16 +9,30 @@ from typing import Any
 from ..errors import FilterError, UnsupportedError, ValidationError
 from ..models import Field, FieldKind, ModelDef
 from ..models._model import suggest
-from ._ast import And, Compare, Const, Exists, FieldCompare, In, Like, Mod, Node, Not, Or, Regex
+from ._ast import (
+    And,
+    Compare,
+    Const,
+    Exists,
+    FieldCompare,
+    In,
+    JsonRef,
+    Like,
+    Mod,
+    Node,
+    Not,
+    Or,
+    Regex,
+)
+from ._doc import check_depth, dangling_escape, escape_like, is_operator_doc, unknown_operator
+from ._json import JSON_OPERATORS, parse_json_condition, split_path
+from ._regex import check_regex
 
 __all__ = [
     "FIELD_OPERATORS",
     "LOGICAL_OPERATORS",
-    "ascii_classes",
     "escape_like",
     "parse_filter",
-    "pcre_caret",
-    "replace_outside_brackets",
 ]
 
 #: Operators that apply to a field, with a one-line description.
@@ -43,6 +57,7 @@ FIELD_OPERATORS: dict[str, str] = {
     "$between": "[low, high], both inclusive",
     "$mod": "[divisor, remainder]: the integer field modulo divisor equals remainder",
     "$type": "the value has this type ('string', 'int', 'number', 'null', ...)",
+    **JSON_OPERATORS,
 }
 
 #: Operators that combine filter documents.
@@ -55,7 +70,7 @@ LOGICAL_OPERATORS: dict[str, str] = {
 }
 
 # Recognised but not available in this release: an explicit error, never a guess.
-_NOT_YET = {"$all", "$elemMatch", "$size", "$text", "$where"}
+_NOT_YET = {"$text", "$where"}
 
 # MongoDB $type names, by the field kinds whose values have that type.
 _TYPE_NAMES: dict[str, tuple[FieldKind, ...]] = {
@@ -69,19 +84,14 @@ _TYPE_NAMES: dict[str, tuple[FieldKind, ...]] = {
     "date": (FieldKind.DATETIME, FieldKind.DATE),
     "timestamp": (FieldKind.DATETIME,),
     "binData": (FieldKind.BYTES,),
-    "object": (FieldKind.JSON,),
-    "array": (FieldKind.JSON,),
+    "object": (),
+    "array": (),
     "null": (),
 }
 _EXPR_OPS = {"$eq": "eq", "$ne": "ne", "$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 
 _ORDERING = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 _TEXTUAL = (FieldKind.STR, FieldKind.ENUM)
-
-
-def escape_like(text: str) -> str:
-    """Escape ``\\``, ``%`` and ``_`` so ``text`` matches itself in a LIKE pattern."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def parse_filter(document: Any, model: ModelDef) -> Node | None:
@@ -106,19 +116,8 @@ def parse_filter(document: Any, model: ModelDef) -> Node | None:
     return node
 
 
-_MAX_DEPTH = 64
-
-
-def _check_depth(path: str) -> None:
-    if path.count("$") > _MAX_DEPTH:
-        raise FilterError(
-            f"{path[:80]}...: the filter nests more than {_MAX_DEPTH} levels deep",
-            code="DF-FILTER-MALFORMED",
-        )
-
-
 def _parse_doc(document: Any, model: ModelDef, path: str) -> Node | None:
-    _check_depth(path)
+    check_depth(path)
     if not isinstance(document, Mapping):
         raise FilterError(
             f"{path} must be an object like {{'field': value}}, got {type(document).__name__}",
@@ -134,6 +133,18 @@ def _parse_doc(document: Any, model: ModelDef, path: str) -> Node | None:
         sub = f"{path}.{key}"
         if key.startswith("$"):
             items.append(_parse_logical(key, value, model, sub))
+        elif "." in key and key not in model.fields:
+            head, rest = key.split(".", 1)
+            field = _field(model, head, path)
+            if field.kind is not FieldKind.JSON:
+                raise FilterError(
+                    f"{sub}: {head!r} is {field.type_name}; dotted paths lead into JSON "
+                    "(dict or list) fields",
+                    code="DF-FILTER-UNKNOWN-FIELD",
+                    details={"model": model.name, "field": key},
+                )
+            ref = JsonRef(field, split_path(rest, sub))
+            items.append(parse_json_condition(ref, value, sub, 0))
         else:
             field = _field(model, key, path)
             items.append(_parse_field(field, value, sub))
@@ -151,12 +162,6 @@ def _and(items: list[Node]) -> Node | None:
 def _field(model: ModelDef, name: str, path: str) -> Field:
     field = model.fields.get(name)
     if field is None:
-        if "." in name and name.split(".", 1)[0] in model.fields:
-            raise UnsupportedError(
-                f"{path}: dotted paths into JSON fields ({name!r}) are not available in "
-                "this release",
-                details={"field": name, "operator": "dotted path"},
-            )
         close = suggest(name, model.fields)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise FilterError(
@@ -165,16 +170,6 @@ def _field(model: ModelDef, name: str, path: str) -> Field:
             details={"model": model.name, "field": name, "suggestions": close},
         )
     return field
-
-
-def _unknown_operator(op: str, path: str, valid: list[str]) -> FilterError:
-    close = suggest(op, valid)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return FilterError(
-        f"{path}: unknown operator {op!r}{hint}",
-        code="DF-FILTER-UNKNOWN-OPERATOR",
-        details={"operator": op, "suggestions": close},
-    )
 
 
 def _parse_logical(op: str, value: Any, model: ModelDef, path: str) -> Node:
@@ -203,7 +198,7 @@ def _parse_logical(op: str, value: Any, model: ModelDef, path: str) -> Node:
             f"{path}: operator {op} is not available in this release",
             details={"operator": op},
         )
-    raise _unknown_operator(op, path, list(LOGICAL_OPERATORS))
+    raise unknown_operator(op, path, list(LOGICAL_OPERATORS))
 
 
 def _parse_expr(value: Any, model: ModelDef, path: str) -> Node:
@@ -220,7 +215,7 @@ def _parse_expr(value: Any, model: ModelDef, path: str) -> Node:
         parts = tuple(_parse_expr(x, model, f"{path}.{op}") for x in operands)
         return And(parts) if op == "$and" else Or(parts)
     if op not in _EXPR_OPS:
-        raise _unknown_operator(op, f"{path}", [*_EXPR_OPS, "$and", "$or"])
+        raise unknown_operator(op, f"{path}", [*_EXPR_OPS, "$and", "$or"])
     if not isinstance(operands, list) or len(operands) != 2:
         raise FilterError(
             f"{path}.{op} takes two operands, e.g. ['$a', '$b'] or ['$a', 5]",
@@ -271,29 +266,22 @@ def _value(field: Field, value: Any, path: str) -> Any:
         ) from None
 
 
-def _is_operator_doc(value: Any) -> bool:
-    return (
-        isinstance(value, Mapping)
-        and bool(value)
-        and all(isinstance(k, str) and k.startswith("$") for k in value)
-    )
-
-
 def _parse_field(field: Field, value: Any, path: str) -> Node:
-    _check_depth(path)
-    if isinstance(value, Mapping) and not _is_operator_doc(value):
+    check_depth(path)
+    if field.kind is FieldKind.JSON:
+        return parse_json_condition(JsonRef(field, ()), value, path, 0)
+    if isinstance(value, Mapping) and not is_operator_doc(value):
         if any(isinstance(k, str) and k.startswith("$") for k in value):
             raise FilterError(
                 f"{path}: cannot mix operators and plain keys in one document",
                 code="DF-FILTER-MALFORMED",
             )
-        if field.kind is not FieldKind.JSON:
-            raise FilterError(
-                f"{path}: expected a value or an operator document such as {{'$gt': 5}}",
-                code="DF-FILTER-MALFORMED",
-                details={"field": field.name},
-            )
-    if not _is_operator_doc(value):
+        raise FilterError(
+            f"{path}: expected a value or an operator document such as {{'$gt': 5}}",
+            code="DF-FILTER-MALFORMED",
+            details={"field": field.name},
+        )
+    if not is_operator_doc(value):
         return _eq(field, value, path)
     ops = dict(value)
     has_options = "$options" in ops
@@ -324,11 +312,6 @@ def _parse_operator(field: Field, op: str, operand: Any, path: str, options: Any
             return Exists(field, True)
         return Compare(field, "ne", _value(field, operand, path))
     if op in _ORDERING:
-        if field.kind in (FieldKind.JSON,):
-            raise UnsupportedError(
-                f"{path}: {op} on JSON field {field.name!r} is not available in this release",
-                details={"operator": op, "field": field.name},
-            )
         if operand is None:
             # MongoDB: $gte/$lte null match null; $gt/$lt null match nothing.
             return Exists(field, False) if op in ("$gte", "$lte") else Const(False)
@@ -341,14 +324,8 @@ def _parse_operator(field: Field, op: str, operand: Any, path: str, options: Any
                 details={"operator": op},
             )
         has_null = any(v is None for v in operand)
-        values = (
-            tuple(
-                dict.fromkeys(
-                    _value(field, v, f"{path}[{i}]") for i, v in enumerate(operand) if v is not None
-                )
-            )
-            if field.kind is not FieldKind.JSON
-            else tuple(
+        values = tuple(
+            dict.fromkeys(
                 _value(field, v, f"{path}[{i}]") for i, v in enumerate(operand) if v is not None
             )
         )
@@ -366,7 +343,7 @@ def _parse_operator(field: Field, op: str, operand: Any, path: str, options: Any
     if op == "$not":
         if isinstance(operand, str | re.Pattern):
             return Not(_regex(field, operand, None, path))
-        if not _is_operator_doc(operand):
+        if not is_operator_doc(operand):
             raise FilterError(
                 f"{path}: $not takes an operator document such as {{'$gt': 5}}",
                 code="DF-FILTER-MALFORMED",
@@ -380,7 +357,7 @@ def _parse_operator(field: Field, op: str, operand: Any, path: str, options: Any
                 f"{path}: {op} takes a string", code="DF-FILTER-TYPE", details={"operator": op}
             )
         if op in ("$like", "$ilike"):
-            if _dangling_escape(operand):
+            if dangling_escape(operand):
                 raise FilterError(
                     f"{path}: the pattern ends with a lone '\\' escaping nothing; write "
                     "'\\\\' for a literal backslash",
@@ -422,15 +399,11 @@ def _parse_operator(field: Field, op: str, operand: Any, path: str, options: Any
         parts: list[Node] = []
         for name in names:
             if name not in _TYPE_NAMES:
-                raise _unknown_operator(str(name), f"{path} (type name)", list(_TYPE_NAMES))
+                raise unknown_operator(str(name), f"{path} (type name)", list(_TYPE_NAMES))
             if name == "null":
                 parts.append(Exists(field, False))
             elif field.kind in _TYPE_NAMES[name]:
                 # A column holds one type: its non-NULL values have it.
-                if field.kind is FieldKind.JSON and name in ("object", "array"):
-                    wanted = dict if name == "object" else list
-                    if field.python_type is not wanted:
-                        continue
                 parts.append(Exists(field, True))
         if not parts:
             return Const(False)
@@ -444,17 +417,18 @@ def _parse_operator(field: Field, op: str, operand: Any, path: str, options: Any
             )
         low, high = (_value(field, v, path) for v in operand)
         return And((Compare(field, "gte", low), Compare(field, "lte", high)))
+    if op in JSON_OPERATORS:
+        raise FilterError(
+            f"{path}: {op} applies to JSON (list) fields; {field.name!r} is {field.type_name}",
+            code="DF-FILTER-TYPE",
+            details={"operator": op, "field": field.name},
+        )
     if op in _NOT_YET:
         raise UnsupportedError(
             f"{path}: operator {op} is not available in this release",
             details={"operator": op, "field": field.name},
         )
-    raise _unknown_operator(op, path, [k for k in FIELD_OPERATORS if k != "$options"])
-
-
-def _dangling_escape(pattern: str) -> bool:
-    trailing = len(pattern) - len(pattern.rstrip("\\"))
-    return trailing % 2 == 1
+    raise unknown_operator(op, path, [k for k in FIELD_OPERATORS if k != "$options"])
 
 
 def _require_text(field: Field, op: str, path: str) -> None:
@@ -466,171 +440,7 @@ def _require_text(field: Field, op: str, path: str) -> None:
         )
 
 
-_WORD = "a-zA-Z0-9_"
-_SPACE = " \\t\\n\\r\\f\\v"
-_CLASSES = {
-    "d": ("0-9", False),
-    "D": ("0-9", True),
-    "w": (_WORD, False),
-    "W": (_WORD, True),
-    "s": (_SPACE, False),
-    "S": (_SPACE, True),
-}
-
-
-def ascii_classes(pattern: str) -> str:
-    """Spell ``\\d \\w \\s`` (and their negations, and ``\\b \\B``) as ASCII classes.
-
-    MongoDB's PCRE reads these classes as ASCII while folding case for every letter under
-    ``i``; Python's ``re`` can do only one of the two with a flag, so the classes are
-    written out and case folding is left Unicode-wide.
-    """
-    out: list[str] = []
-    i, in_class = 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            nxt = pattern[i + 1]
-            if nxt in _CLASSES:
-                body, negated = _CLASSES[nxt]
-                if in_class and negated:
-                    raise UnsupportedError(
-                        f"$regex: \\{nxt} inside brackets is not available",
-                        details={"operator": "$regex"},
-                    )
-                out.append(body if in_class else f"[{'^' if negated else ''}{body}]")
-            elif nxt in "bB" and not in_class:
-                edge = f"(?:(?<![{_WORD}])(?=[{_WORD}])|(?<=[{_WORD}])(?![{_WORD}]))"
-                out.append(edge if nxt == "b" else f"(?!{edge})")
-            else:
-                out.append(ch + nxt)
-            i += 2
-            continue
-        if ch == "[" and not in_class:
-            in_class = True
-            out.append(ch)
-            if pattern[i + 1 : i + 2] == "^":
-                out.append("^")
-                i += 1
-            if pattern[i + 1 : i + 2] == "]":
-                out.append("]")
-                i += 1
-        elif ch == "]" and in_class:
-            in_class = False
-            out.append(ch)
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-#: PCRE's multiline ``^``: the start, or just after a newline that does not end the text.
-PCRE_MULTILINE_CARET = "(?:\\A|(?<=\\n)(?!\\Z))"
-
-
-def replace_outside_brackets(pattern: str, char: str, replacement: str) -> str:
-    """Replace each unescaped ``char`` outside ``[...]`` in a regular expression."""
-    out: list[str] = []
-    i, in_class = 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-            out.append(ch)
-        elif ch == "[":
-            in_class = True
-            out.append(ch)
-            for lead in ("^", "]"):  # a leading ']' is literal
-                if pattern[i + 1 : i + 2] == lead:
-                    out.append(lead)
-                    i += 1
-        else:
-            out.append(replacement if ch == char else ch)
-        i += 1
-    return "".join(out)
-
-
-def pcre_caret(pattern: str) -> str:
-    """Rewrite unescaped ``^`` (outside brackets) as PCRE's multiline ``^``: Python and
-    PostgreSQL also match after a final newline, PCRE (MongoDB, MariaDB) does not."""
-    return replace_outside_brackets(pattern, "^", PCRE_MULTILINE_CARET)
-
-
-def _unportable(pattern: str) -> str | None:
-    """The first construct PostgreSQL, SQLite (Python) and MySQL would read differently:
-    inline flags, named or atomic groups, possessive quantifiers, named characters."""
-    i, in_class = 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            nxt = pattern[i + 1 : i + 2]
-            if nxt in ("N", "u", "U", "Z", "z") or pattern[i + 1 : i + 3] == "x{":
-                # \Z: PCRE also matches before a final newline; \u, \N{} and \x{}: not
-                # in every engine. Use $, or the character itself.
-                return "\\" + nxt
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-            if pattern[i + 1 : i + 3] == "[:":
-                return "[[:...:]]"  # POSIX classes: literal brackets in Python
-            if pattern[i + 1 : i + 2] == "]":
-                i += 1
-        elif ch == "(" and pattern[i + 1 : i + 2] == "?":
-            rest = pattern[i + 2 : i + 4]
-            if not (rest[:1] in (":", "=", "!") or rest in ("<=", "<!")):
-                return pattern[i : i + 4]
-        elif ch in "*+?}" and pattern[i + 1 : i + 2] == "+":
-            return pattern[i : i + 2]
-        i += 1
-    return None
-
-
 def _regex(field: Field, operand: Any, options: Any, path: str) -> Node:
     _require_text(field, "$regex", path)
-    if isinstance(operand, re.Pattern):
-        flags = ""
-        if operand.flags & re.IGNORECASE:
-            flags += "i"
-        if operand.flags & re.MULTILINE:
-            flags += "m"
-        if operand.flags & re.DOTALL:
-            flags += "s"
-        if operand.flags & re.VERBOSE:
-            flags += "x"
-        operand, options = operand.pattern, (options or "") + flags
-    if not isinstance(operand, str):
-        raise FilterError(
-            f"{path}: $regex takes a string pattern",
-            code="DF-FILTER-TYPE",
-            details={"operator": "$regex"},
-        )
-    options = options or ""
-    if not isinstance(options, str) or set(options) - set("imsx"):
-        raise FilterError(
-            f"{path}: $options must be a combination of i, m, s and x, got {options!r}",
-            code="DF-FILTER-REGEX",
-            details={"operator": "$options"},
-        )
-    construct = _unportable(operand)
-    if construct:
-        raise UnsupportedError(
-            f"{path}: $regex construct {construct!r} does not mean the same on every "
-            "database; use $options for flags, and plain groups",
-            details={"operator": "$regex", "construct": construct},
-        )
-    try:
-        re.compile(operand)
-    except re.error as exc:
-        raise FilterError(
-            f"{path}: invalid regular expression {operand!r}: {exc}",
-            code="DF-FILTER-REGEX",
-            details={"operator": "$regex"},
-        ) from None
-    return Regex(field, operand, "".join(sorted(set(options))))
+    pattern, flags = check_regex(operand, options, path)
+    return Regex(field, pattern, flags)

@@ -42,6 +42,12 @@ _OPERANDS: dict[str, dict[str, Any]] = {
     "$between": {"type": "array", "items": _VALUE, "minItems": 2, "maxItems": 2},
     "$mod": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
     "$type": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+    "$all": {"type": "array", "items": _VALUE},
+    "$size": {"type": "integer", "minimum": 0},
+    "$elemMatch": {
+        "anyOf": [{"$ref": "#/definitions/operators"}, {"$ref": "#"}],
+        "minProperties": 1,
+    },
 }
 
 
