@@ -363,19 +363,82 @@ def matches(
         elif key == "$expr":
             ok = _expr(row, condition)
         else:
-            ok = _field_matches(row.get(key), condition)
+            ok = _field_matches(_get(row, key), condition)
         if not ok:
             return False
     return True
+
+
+def _get(doc: Mapping[str, Any], name: str) -> Any:
+    """A field, or a dotted path into a nested document (``_id.region``)."""
+    if name in doc:
+        return doc[name]
+    head, _, rest = name.partition(".")
+    value = doc.get(head)
+    return _get(value, rest) if rest and isinstance(value, Mapping) else None
 
 
 def _sort_value(value: Any) -> tuple[int, Any]:
     return (0, 0) if value is None else (1, value)
 
 
+def _project(docs: list[dict[str, Any]], body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    keep_id = body.get("_id", 1) not in (0, False)
+    spec = {k: v for k, v in body.items() if k != "_id"}
+    if spec and all(v == 0 for v in spec.values()):
+        return [
+            {k: v for k, v in d.items() if k not in spec and (keep_id or k != "_id")} for d in docs
+        ]
+    out = []
+    for d in docs:
+        doc = {"_id": d["_id"]} if keep_id and "_id" in d else {}
+        for name, value in spec.items():
+            doc[name] = _get(d, value[1:] if isinstance(value, str) else name)
+        out.append(doc)
+    return out
+
+
+def _unwind(docs: list[dict[str, Any]], body: Any) -> list[dict[str, Any]]:
+    spec = {"path": body} if isinstance(body, str) else body
+    name = spec["path"][1:]
+    index = spec.get("includeArrayIndex")
+    out = []
+    for d in docs:
+        values = d.get(name)
+        if isinstance(values, list) and values:
+            for i, v in enumerate(values):
+                out.append({**d, name: v, **({index: i} if index else {})})
+        elif spec.get("preserveNullAndEmptyArrays"):
+            out.append({**d, name: None, **({index: None} if index else {})})
+    return out
+
+
+def _accumulate(acc: str, arg: Any, members: list[dict[str, Any]]) -> Any:
+    if acc == "$count" or (acc == "$sum" and arg == 1):
+        return len(members)
+    every = [_get(m, arg[1:]) for m in members]
+    values = [v for v in every if v is not None]
+    if acc == "$first":
+        return every[0]
+    if acc == "$last":
+        return every[-1]
+    if acc == "$push":
+        return every
+    if acc == "$addToSet":
+        return list(dict.fromkeys(every))  # compared as a set by the tests
+    if acc == "$sum":
+        return sum(values) if values else 0
+    if acc == "$avg":
+        return sum(values) / len(values) if values else None
+    if acc == "$min":
+        return min(values) if values else None
+    return max(values) if values else None
+
+
 def run_pipeline(rows: list[dict[str, Any]], pipeline: list[Mapping[str, Any]]) -> list[Any]:
     """Run an aggregation pipeline the way MongoDB does ($match $group $sort $limit $skip
-    $project $count; accumulators $sum $avg $min $max $count)."""
+    $project $count $unwind; accumulators $sum $avg $min $max $count $first $last $push
+    $addToSet). ``rows`` come in primary-key order."""
     docs = [dict(r) for r in rows]
     for stage in pipeline:
         ((op, body),) = stage.items()
@@ -383,7 +446,7 @@ def run_pipeline(rows: list[dict[str, Any]], pipeline: list[Mapping[str, Any]]) 
             docs = [d for d in docs if matches(d, body)]
         elif op == "$sort":
             for name, direction in reversed(list(body.items())):
-                docs.sort(key=lambda d, n=name: _sort_value(d.get(n)), reverse=direction == -1)
+                docs.sort(key=lambda d, n=name: _sort_value(_get(d, n)), reverse=direction == -1)
         elif op == "$limit":
             docs = docs[:body]
         elif op == "$skip":
@@ -391,12 +454,9 @@ def run_pipeline(rows: list[dict[str, Any]], pipeline: list[Mapping[str, Any]]) 
         elif op == "$count":
             docs = [{body: len(docs)}] if docs else []
         elif op == "$project":
-            keep = [k for k, v in body.items() if v and k != "_id"]
-            with_id = body.get("_id", 1) and any("_id" in d for d in docs)
-            docs = [
-                {**({"_id": d.get("_id")} if with_id else {}), **{k: d.get(k) for k in keep}}
-                for d in docs
-            ]
+            docs = _project(docs, body)
+        elif op == "$unwind":
+            docs = _unwind(docs, body)
         elif op == "$group":
             groups: dict[Any, list[dict[str, Any]]] = {}
             key_spec = body["_id"]
@@ -404,29 +464,19 @@ def run_pipeline(rows: list[dict[str, Any]], pipeline: list[Mapping[str, Any]]) 
                 if key_spec is None:
                     key: Any = None
                 elif isinstance(key_spec, Mapping):
-                    key = tuple((k, d.get(v[1:])) for k, v in key_spec.items())
+                    key = tuple((k, _get(d, v[1:])) for k, v in key_spec.items())
                 else:
-                    key = d.get(key_spec[1:])
+                    key = _get(d, key_spec[1:])
                 groups.setdefault(key, []).append(d)
-            out = []
-            for key, members in groups.items():
-                doc: dict[str, Any] = {"_id": dict(key) if isinstance(key, tuple) else key}
-                for name, spec in body.items():
-                    if name == "_id":
-                        continue
-                    ((acc, arg),) = spec.items()
-                    if acc == "$count" or (acc == "$sum" and arg == 1):
-                        doc[name] = len(members)
-                        continue
-                    values = [m.get(arg[1:]) for m in members if m.get(arg[1:]) is not None]
-                    if acc == "$sum":
-                        doc[name] = sum(values) if values else 0
-                    elif acc == "$avg":
-                        doc[name] = sum(values) / len(values) if values else None
-                    elif acc == "$min":
-                        doc[name] = min(values) if values else None
-                    else:
-                        doc[name] = max(values) if values else None
-                out.append(doc)
-            docs = out
+            docs = [
+                {
+                    "_id": dict(key) if isinstance(key, tuple) else key,
+                    **{
+                        name: _accumulate(*next(iter(spec.items())), members)
+                        for name, spec in body.items()
+                        if name != "_id"
+                    },
+                }
+                for key, members in groups.items()
+            ]
     return docs

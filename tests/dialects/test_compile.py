@@ -530,7 +530,40 @@ PIPELINES: dict[str, list[Any]] = {
     "count": [{"$match": {"name": "a"}}, {"$count": "n"}],
     "skip-project": [{"$sort": {"qty": 1}}, {"$skip": 2}, {"$project": {"name": 1}}],
     "group-document-key": [{"$group": {"_id": {"n": "$name", "q": "$qty"}, "c": {"$sum": 1}}}],
+    "document-key-match-sort": [
+        {"$group": {"_id": {"n": "$name", "q": "$qty"}, "c": {"$sum": 1}}},
+        {"$match": {"_id.q": {"$gt": 1}}},
+        {"$sort": {"_id.n": 1}},
+    ],
+    "unwind": [{"$unwind": "$tags"}, {"$group": {"_id": "$tags", "n": {"$sum": 1}}}],
+    "unwind-options": [
+        {"$sort": {"qty": -1}},
+        {
+            "$unwind": {
+                "path": "$tags",
+                "preserveNullAndEmptyArrays": True,
+                "includeArrayIndex": "i",
+            }
+        },
+        {"$project": {"tags": 1, "i": 1}},
+    ],
+    "first-last-push": [
+        {"$sort": {"qty": 1}},
+        {
+            "$group": {
+                "_id": "$name",
+                "f": {"$first": "$qty"},
+                "l": {"$last": "$score"},
+                "p": {"$push": "$nick"},
+            }
+        },
+    ],
+    "project-rename-exclude": [
+        {"$project": {"blob": 0, "meta": 0}},
+        {"$project": {"label": "$name", "qty": 1}},
+    ],
 }
+ADD_TO_SET = [{"$group": {"_id": "$name", "s": {"$addToSet": "$qty"}}}]
 
 
 @pytest.mark.parametrize("case", list(PIPELINES))
@@ -544,6 +577,29 @@ def test_pipeline_golden(case: str, snapshot: Any) -> None:
         sql, _ = dialect.pipeline_sql("SELECT * FROM t", stages, params)
         out[name] = {"sql": sql, "params": params.values}
     assert out == snapshot
+
+
+def test_add_to_set_golden(snapshot: Any) -> None:
+    from dataflow_engine.query import parse_pipeline
+
+    out = {}
+    for name, dialect in GOLDEN_DIALECTS.items():
+        if name == "mysql8":
+            continue
+        sql, _ = dialect.pipeline_sql(
+            "SELECT * FROM t", parse_pipeline(ADD_TO_SET, MODEL), Params(dialect)
+        )
+        out[name] = sql
+    assert out == snapshot
+
+
+def test_add_to_set_is_unsupported_on_mysql8() -> None:
+    from dataflow_engine.errors import UnsupportedError
+    from dataflow_engine.query import parse_pipeline
+
+    with pytest.raises(UnsupportedError) as info:
+        MYSQL8.pipeline_sql("SELECT * FROM t", parse_pipeline(ADD_TO_SET, MODEL), Params(MYSQL8))
+    assert info.value.details == {"dialect": "mysql", "operator": "$addToSet"}
 
 
 @pytest.mark.parametrize("dialect", BOTH)

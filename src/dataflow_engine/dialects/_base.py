@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from ..errors import IdentifierTooLongError, UnsupportedError
@@ -445,19 +445,28 @@ class Dialect:
     # -- aggregation pipelines -----------------------------------------------------------
 
     def pipeline_sql(
-        self, base: str, stages: Sequence[Stage], params: Params
+        self,
+        base: str,
+        stages: Sequence[Stage],
+        params: Params,
+        key: Sequence[OrderItem] = (),
     ) -> tuple[str, list[Field]]:
-        """One statement for a pipeline over ``base`` (a SELECT naming columns by field).
+        """One statement for a pipeline over ``base`` (a SELECT naming columns by field),
+        whose rows come in the order of ``key`` (the primary key) until a stage changes it.
 
         Each stage wraps the previous one as a derived table. A ``$sort`` is carried to the
         ``$limit``/``$skip`` that follow it and to the outermost SELECT, because servers
-        may drop an ORDER BY inside a derived table that has no LIMIT.
+        may drop an ORDER BY inside a derived table that has no LIMIT. Columns the order
+        needs but a ``$project`` dropped (and an ``$unwind``'s element index) travel as
+        hidden columns to the outermost SELECT, which lists only the visible ones.
         """
         sql = base
-        order: list[OrderItem] = []
+        order: list[OrderItem] = list(key)
+        hidden: list[str] = []
         fields: list[Field] = []
         for n, stage in enumerate(stages):
-            src = f"({sql}) AS {self.quote(f's{n}')}"
+            alias = self.quote(f"s{n}")
+            src = f"({sql}) AS {alias}"
             if stage.op == "$match":
                 sql = f"SELECT * FROM {src} WHERE {self.compile_filter(stage.match, params)}"
             elif stage.op == "$sort":
@@ -474,48 +483,151 @@ class Dialect:
                 by = f" ORDER BY {self.order_sql(order)}" if order else ""
                 sql = f"SELECT * FROM {src}{by}{tail}"
             elif stage.op == "$project":
-                sql = f"SELECT {', '.join(self.quote(n) for n in stage.project)} FROM {src}"
+                columns = [
+                    self.quote(s) if o == s else f"{self.quote(s)} AS {self.quote(o)}"
+                    for o, s in stage.project
+                ]
+                kept = {s: stage.fields[o] for o, s in stage.project}
+                carried, order = self._carry_order(order, kept, hidden, n)
+                hidden = [h for h in hidden if any(f.name == h for f, _ in order)]
+                columns += [self.quote(h) for h in hidden]
+                columns += [f"{self.quote(s)} AS {self.quote(h)}" for s, h in carried]
+                hidden += [h for _, h in carried]
+                sql = f"SELECT {', '.join(columns)} FROM {src}"
+            elif stage.op == "$unwind":
+                index = f"df_i{n}"
+                sql = self._unwind_sql(stage, src, alias, hidden, index)
+                order.append((Field(index, FieldKind.INT, int, column=index), False))
+                hidden.append(index)
             elif stage.op == "$count":
                 # MongoDB's $count of nothing is no document, not a zero.
                 sql = (
                     f"SELECT COUNT(*) AS {self.quote(stage.count_name)} FROM {src} "
                     "HAVING COUNT(*) > 0"
                 )
-                order = []
+                order, hidden = [], []
             else:  # $group
                 sql = self._group_sql(stage, src)
-                order = []
+                order, hidden = [], []
             fields = list(stage.fields.values())
-        if order:
-            sql = (
-                f"SELECT * FROM ({sql}) AS {self.quote('sorted')} ORDER BY {self.order_sql(order)}"
-            )
+        if order or hidden:
+            visible = ", ".join(self.quote(f.name) for f in fields) if hidden else "*"
+            by = f" ORDER BY {self.order_sql(order)}" if order else ""
+            sql = f"SELECT {visible} FROM ({sql}) AS {self.quote('sorted')}{by}"
         return sql, fields
+
+    def _carry_order(
+        self, order: list[OrderItem], kept: dict[str, Field], hidden: list[str], n: int
+    ) -> tuple[list[tuple[str, str]], list[OrderItem]]:
+        """The order after a $project: kept fields under their new names, dropped ones
+        carried as hidden columns ``(source, hidden name)``."""
+        carried: list[tuple[str, str]] = []
+        out: list[OrderItem] = []
+        for f, desc in order:
+            if f.name in kept:
+                out.append((kept[f.name], desc))
+            elif f.name in hidden:
+                out.append((f, desc))
+            else:
+                name = f"df_o{n}_{len(carried)}"
+                carried.append((f.name, name))
+                out.append((replace(f, name=name, column=name), desc))
+        return carried, out
+
+    def _unwind_sql(
+        self, stage: Stage, src: str, alias: str, hidden: list[str], index_name: str
+    ) -> str:
+        assert stage.unwind is not None
+        target = stage.unwind
+        element = stage.fields[target.name]
+        source, value, index = self.unwind_source_sql(
+            f"{alias}.{self.quote(target.name)}", element, "df_u"
+        )
+        columns = [
+            f"{value} AS {self.quote(n)}" if n == target.name else f"{alias}.{self.quote(n)}"
+            for n in stage.fields
+            if n != stage.array_index
+        ]
+        if stage.array_index is not None:
+            columns.append(f"{index} AS {self.quote(stage.array_index)}")
+        columns += [f"{alias}.{self.quote(h)}" for h in hidden]
+        columns.append(f"{index} AS {self.quote(index_name)}")
+        join = "LEFT JOIN" if stage.preserve_empty else "JOIN"
+        return f"SELECT {', '.join(columns)} FROM {src} {join} {source} ON 1=1"
+
+    def unwind_source_sql(self, array: str, element: Field, alias: str) -> tuple[str, str, str]:
+        """A FROM item over the elements of the JSON array column ``array`` (none for NULL),
+        the expression of one element as ``element``'s type, and its 0-based index."""
+        raise UnsupportedError(
+            f"$unwind is not available on {self.name}",
+            details={"dialect": self.name, "operator": "$unwind"},
+        )
 
     def _group_sql(self, stage: Stage, src: str) -> str:
         keys = [self.quote(f.name) for _, f in stage.group_key]
         parts = []
         if not stage.group_key:
             parts.append(f"NULL AS {self.quote('_id')}")
-        elif not stage.group_key_is_document:
-            parts.append(f"{keys[0]} AS {self.quote('_id')}")
         else:
             parts += [
-                f"{k} AS {self.quote('_id.' + name)}"
+                f"{k} AS {self.quote(name)}"
                 for k, (name, _) in zip(keys, stage.group_key, strict=True)
             ]
-        for acc in stage.accumulators:
-            parts.append(f"{self.accumulator_sql(acc)} AS {self.quote(acc.output)}")
+        # $first, $last and ordered $push: window functions over the group, computed in a
+        # derived table; the value is the same on every row of a group, so it is grouped by.
+        windows: list[str] = []
+        grouped = list(keys)
+        for i, acc in enumerate(stage.accumulators):
+            window = self.window_accumulator_sql(acc, keys)
+            if window is None:
+                parts.append(f"{self.accumulator_sql(acc)} AS {self.quote(acc.output)}")
+                continue
+            name = self.quote(f"df_w{i}")
+            windows.append(f"{window} AS {name}")
+            grouped.append(name)
+            parts.append(f"{name} AS {self.quote(acc.output)}")
+        if windows:
+            src = f"(SELECT *, {', '.join(windows)} FROM {src}) AS {self.quote('w')}"
         sql = f"SELECT {', '.join(parts)} FROM {src}"
-        if keys:
-            sql += f" GROUP BY {', '.join(keys)}"
-        else:  # one group of everything; MongoDB makes none of nothing
+        if grouped:
+            sql += f" GROUP BY {', '.join(grouped)}"
+        if not keys:  # one group of everything; MongoDB makes none of nothing
             sql += " HAVING COUNT(*) > 0"
         return sql
+
+    def window_accumulator_sql(self, acc: Accumulator, keys: Sequence[str]) -> str | None:
+        """A window function computing ``acc`` over each group (None: an aggregate does)."""
+        if acc.op not in ("first", "last", "push"):
+            return None
+        assert acc.source is not None
+        col = self.quote(acc.source.name)
+        over = self._window(acc, keys)
+        if acc.op == "push":
+            return f"{self.array_agg_sql(col, acc.source)} OVER ({over})"
+        fn = "FIRST_VALUE" if acc.op == "first" else "LAST_VALUE"
+        return f"{fn}({col}) OVER ({over})"
+
+    def _window(self, acc: Accumulator, keys: Sequence[str]) -> str:
+        order = [(replace(f, column=f.name), desc) for f, desc in acc.order]
+        parts = [f"PARTITION BY {', '.join(keys)}"] if keys else []
+        if order:
+            parts.append(f"ORDER BY {self.order_sql(order)}")
+        parts.append("ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING")
+        return " ".join(parts)
+
+    def array_agg_sql(self, col: str, source: Field, *, distinct: bool = False) -> str:
+        """An aggregate building a JSON array of ``col`` (NULLs as null)."""
+        raise UnsupportedError(
+            f"$push is not available on {self.name}",
+            details={"dialect": self.name, "operator": "$push"},
+        )
 
     def accumulator_sql(self, acc: Accumulator) -> str:
         if acc.op == "count":
             return "COUNT(*)"
+        if acc.op == "addToSet":
+            assert acc.source is not None
+            return self.array_agg_sql(self.quote(acc.source.name), acc.source, distinct=True)
         assert acc.source is not None
         col = self.quote(acc.source.name)
         if acc.op == "sum":

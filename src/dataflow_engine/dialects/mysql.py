@@ -22,10 +22,11 @@ import json
 import math
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from ..errors import ValidationError
+from ..errors import UnsupportedError, ValidationError
 from ..models import Field, FieldKind
 from ..query import In, ascii_classes
 from ._base import Dialect, JsonSql, Params
@@ -220,13 +221,6 @@ class MySQLDialect(Dialect):
     def mod_sql(self, col: str, divisor: str) -> str:
         return f"MOD({col}, {divisor})"  # '%' is the driver's formatting character
 
-    def accumulator_sql(self, acc: Any) -> str:
-        if acc.op == "avg" and acc.source is not None and acc.source.kind is not FieldKind.DECIMAL:
-            # AVG of integers is a DECIMAL rounded to 4 places (div_precision_increment):
-            # average doubles instead, as MongoDB does.
-            return f"AVG({self.quote(acc.source.name)} * 1e0)"
-        return super().accumulator_sql(acc)
-
     # -- JSON values: JSON_EXTRACT with a bound path, JSON_TABLE for array elements ---------
 
     JSON_TYPES: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -268,6 +262,45 @@ class MySQLDialect(Dialect):
         )
         element = f"{alias}.v"
         return source, JsonSql(element, f"JSON_TYPE({element})", f"JSON_UNQUOTE({element})")
+
+    _ELEMENT_CASTS: ClassVar[dict[FieldKind, str]] = {
+        FieldKind.STR: "JSON_UNQUOTE({})",
+        FieldKind.INT: "CAST({} AS SIGNED)",
+        FieldKind.FLOAT: "CAST({} AS DOUBLE)",
+        FieldKind.BOOL: "(JSON_UNQUOTE({}) = 'true')",
+        FieldKind.JSON: "{}",
+    }
+
+    def unwind_source_sql(self, array: str, element: Field, alias: str) -> tuple[str, str, str]:
+        value = self._ELEMENT_CASTS[element.kind].format(f"{alias}.v")
+        source = (
+            f"JSON_TABLE({array}, '$[*]' COLUMNS (n FOR ORDINALITY, v JSON PATH '$')) AS {alias}"
+        )
+        return source, value, f"({alias}.n - 1)"
+
+    def array_agg_sql(self, col: str, source: Field, *, distinct: bool = False) -> str:
+        if distinct and not self.mariadb:
+            raise UnsupportedError(
+                "$addToSet is not available on MySQL 8 (JSON_ARRAYAGG takes no DISTINCT)",
+                details={"dialect": "mysql", "operator": "$addToSet"},
+            )
+        return f"JSON_ARRAYAGG({'DISTINCT ' if distinct else ''}{col})"
+
+    def window_accumulator_sql(self, acc: Any, keys: Any) -> str | None:
+        if acc.op == "push" and self.mariadb:
+            return None  # MariaDB's JSON_ARRAYAGG is no window function; it takes ORDER BY
+        return super().window_accumulator_sql(acc, keys)
+
+    def accumulator_sql(self, acc: Any) -> str:
+        if acc.op == "push":
+            order = [(replace(f, column=f.name), desc) for f, desc in acc.order]
+            by = f" ORDER BY {self.order_sql(order)}" if order else ""
+            return f"JSON_ARRAYAGG({self.quote(acc.source.name)}{by})"
+        if acc.op == "avg" and acc.source is not None and acc.source.kind is not FieldKind.DECIMAL:
+            # AVG of integers is a DECIMAL rounded to 4 places (div_precision_increment):
+            # average doubles instead, as MongoDB does.
+            return f"AVG({self.quote(acc.source.name)} * 1e0)"
+        return super().accumulator_sql(acc)
 
     def json_text_compare_sql(self, text: str, op: str, placeholder: str) -> str:
         return f"{text} COLLATE {self.collation} {op} {placeholder}"

@@ -113,6 +113,22 @@ class PostgresDialect(Dialect):
         element = f"{alias}.v"
         return source, JsonSql(element, f"jsonb_typeof({element})", f"({element} #>> '{{}}')")
 
+    _ELEMENT_CASTS: ClassVar[dict[FieldKind, str]] = {
+        FieldKind.STR: "{} #>> '{{}}'",
+        FieldKind.INT: "({})::bigint",
+        FieldKind.FLOAT: "({})::float8",
+        FieldKind.BOOL: "({})::boolean",
+        FieldKind.JSON: "{}",
+    }
+
+    def unwind_source_sql(self, array: str, element: Field, alias: str) -> tuple[str, str, str]:
+        value = "(" + self._ELEMENT_CASTS[element.kind].format(f"{alias}.v") + ")"
+        source = f"jsonb_array_elements({array}) WITH ORDINALITY AS {alias}(v, n)"
+        return source, value, f"({alias}.n - 1)"
+
+    def array_agg_sql(self, col: str, source: Field, *, distinct: bool = False) -> str:
+        return f"jsonb_agg({'DISTINCT ' if distinct else ''}{col})"
+
     def json_bool_sql(self, value: JsonSql, flag: bool) -> str:
         return f"{value.json} = '{'true' if flag else 'false'}'::jsonb"
 

@@ -119,6 +119,15 @@ class SQLiteDialect(Dialect):
         )
         return source, JsonSql(as_json, f"{alias}.type", f"{alias}.value")
 
+    def unwind_source_sql(self, array: str, element: Field, alias: str) -> tuple[str, str, str]:
+        value = f"{alias}.value"
+        if element.kind is FieldKind.JSON:
+            value = self.json_elements_sql(JsonSql(array, "'array'", ""), alias)[1].json
+        return f"json_each({array}) AS {alias}", value, f"{alias}.key"
+
+    def array_agg_sql(self, col: str, source: Field, *, distinct: bool = False) -> str:
+        return f"json_group_array({'DISTINCT ' if distinct else ''}{col})"
+
     def json_bool_sql(self, value: JsonSql, flag: bool) -> str:
         return f"{value.type} = '{'true' if flag else 'false'}'"
 

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -799,27 +800,22 @@ async def _aggregate_rows(
     columns = ", ".join(f"{d.column(f)} AS {d.quote(f.name)}" for f in plan.fields)
     base = f"SELECT {columns} FROM {plan.table} WHERE {where}"
     stages = params["_pipeline"]
-    sql, fields = d.pipeline_sql(base, stages, p)
+    key = [(replace(plan.model.fields[k], column=k), False) for k in plan.model.primary_key]
+    sql, fields = d.pipeline_sql(base, stages, p, key)
     async with ctx.connection() as conn:
         rows = await conn.fetch(sql, p.values)
-    last = next((s for s in reversed(stages) if s.op in ("$group", "$count", "$project")), None)
-    composite = last.group_key if last is not None and last.group_key_is_document else []
-    decoders = [_pipeline_decoder(d, f) for f in fields if not (composite and f.name == "_id")]
-    names = [f.name for f in fields if not (composite and f.name == "_id")]
-    key_decoders = [(name, _pipeline_decoder(d, f)) for name, f in composite]
+    decoders = [(f.name, _pipeline_decoder(d, f)) for f in fields]
+    # A document _id travels as "_id.<part>" columns and is nested again here.
+    nested = any(f.name.startswith("_id.") for f in fields)
     out = []
     for raw in rows:
-        values = list(raw)
-        record: dict[str, Any] = {}
-        if composite:
-            key = values[: len(composite)]
-            values = values[len(composite) :]
-            record["_id"] = {
-                name: (None if v is None else dec(v))
-                for (name, dec), v in zip(key_decoders, key, strict=True)
-            }
-        for name, dec, v in zip(names, decoders, values, strict=True):
-            record[name] = None if v is None else dec(v)
+        record = {
+            name: None if v is None else dec(v)
+            for (name, dec), v in zip(decoders, raw, strict=True)
+        }
+        if nested:
+            parts = {n[4:]: record.pop(n) for n in [n for n in record if n.startswith("_id.")]}
+            record = {"_id": parts, **record}
         out.append(record)
     return out
 
@@ -831,7 +827,12 @@ def _pipeline_decoder(d: Any, f: Field) -> Any:
         return int
     if f.kind is FieldKind.FLOAT:
         return float
-    return d.decoder(f) or (lambda v: v)
+    decode = d.decoder(f) or (lambda v: v)
+    if f.kind is FieldKind.JSON and f.item_type in (bool, float):
+        # $push/$addToSet arrays: a database may write booleans as 0/1, doubles as 1.
+        item = f.item_type
+        return lambda v: [None if x is None else item(x) for x in decode(v)]
+    return decode
 
 
 class CountNode(Node):
