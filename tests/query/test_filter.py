@@ -167,7 +167,9 @@ def test_ne_is_kept_as_ne_so_dialects_can_match_nulls() -> None:
         pytest.param({"age": {"$in": [None]}}, In(F["age"], (), False, True), id="in-only-null"),
         pytest.param({"age": {"$nin": [None]}}, In(F["age"], (), True, True), id="nin-only-null"),
         pytest.param(
-            {"age": {"$in": [3, 1, 3, 1]}}, In(F["age"], (3, 1), False, False), id="duplicates"
+            {"age": {"$in": [3, 1, 3, 1]}},
+            In(F["age"], (3, 1, 3, 1), False, False),
+            id="duplicates",
         ),
         pytest.param(
             {"age": {"$in": (1, 2)}}, In(F["age"], (1, 2), False, False), id="tuple-accepted"

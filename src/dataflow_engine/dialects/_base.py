@@ -16,8 +16,10 @@ from ..models._fields import enum_db_value, enum_db_values, enum_from_db
 from ..query import (
     Accumulator,
     And,
+    Bound,
     Compare,
     Const,
+    Encoded,
     Exists,
     FieldCompare,
     In,
@@ -34,7 +36,9 @@ from ..query import (
     OrderItem,
     Regex,
     SetItem,
+    Slot,
     Stage,
+    bind,
 )
 
 __all__ = ["Dialect", "JsonSql", "Params", "RowDecoder"]
@@ -189,6 +193,8 @@ class Dialect:
     def encode(self, field: Field, value: Any) -> Any:
         if value is None:
             return None
+        if type(value) is Slot:  # compiling a prepared filter's template
+            return Encoded(value, self.encoder(field))
         enc = self.encoder(field)
         return enc(value) if enc is not None else value
 
@@ -216,11 +222,33 @@ class Dialect:
 
     # -- filters -----------------------------------------------------------------------
 
-    def compile_filter(self, node: Node | None, params: Params) -> str:
-        """The SQL condition for a filter AST (``1=1`` when there is none)."""
+    def compile_filter(self, node: Node | Bound | None, params: Params) -> str:
+        """The SQL condition for a filter AST (``1=1`` when there is none), or for a
+        prepared filter, from its template's SQL cached for this dialect."""
         if node is None:
             return "1=1"
+        if type(node) is Bound:
+            offset = len(params.values)
+            entry = node.compiled((self.cache_key(), offset), self._template_sql(offset))
+            if entry is None:
+                return self.compile_filter(node.node, params)
+            sql, builders = entry
+            params.values.extend([bind(b, node.values) for b in builders])
+            return sql
+        assert not isinstance(node, Bound)
         return self._compile(node, params, ())
+
+    def _template_sql(self, offset: int) -> Callable[[Node | None], tuple[str, list[Any]]]:
+        def compile_template(template: Node | None) -> tuple[str, list[Any]]:
+            recorded = Params(self)
+            recorded.values = [None] * offset  # placeholders continue the statement's
+            return self.compile_filter(template, recorded), recorded.values[offset:]
+
+        return compile_template
+
+    def cache_key(self) -> Any:
+        """What the SQL this dialect writes depends on, besides the filter."""
+        return type(self)
 
     def _compile(self, node: Node, params: Params, scope: tuple[JsonSql, ...]) -> str:
         """``scope`` holds the array elements the enclosing ``$elemMatch`` tests bind."""

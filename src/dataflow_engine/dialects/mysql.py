@@ -168,6 +168,9 @@ class MySQLDialect(Dialect):
         self.delete_returning = returning
         self.update_returning = False
 
+    def cache_key(self) -> Any:
+        return (type(self), self.mariadb, self.collation)
+
     # -- identifiers and placeholders ----------------------------------------------------
 
     def quote(self, identifier: str) -> str:

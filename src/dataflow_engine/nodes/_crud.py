@@ -25,6 +25,7 @@ from ..errors import (
 from ..models import MISSING, Field, FieldKind
 from ..query import (
     And,
+    Bound,
     Const,
     In,
     Or,
@@ -33,6 +34,7 @@ from ..query import (
     parse_order_by,
     parse_pipeline,
     parse_update,
+    prepare_filter,
 )
 from ..query import Node as FilterNode
 from ._base import ExecContext, Node, OutputSpec, Param, Problems, type_check
@@ -79,7 +81,7 @@ def _check_types(cls: type[Node], params: dict[str, Any], problems: Problems) ->
 
 def _filter(
     cls: type[Node], params: dict[str, Any], name: str, problems: Problems
-) -> FilterNode | None:
+) -> FilterNode | Bound | None:
     doc = params.get(name)
     if doc is None:
         return None
@@ -91,7 +93,7 @@ def _filter(
         if connected:
             doc = {k: v for k, v in doc.items() if k not in connected}
     try:
-        return parse_filter(doc, cls.model)
+        return prepare_filter(doc, cls.model, parse_filter)
     except (FilterError, UnsupportedError) as exc:
         if isinstance(exc, UnsupportedError):
             if not problems.collect:
@@ -1133,7 +1135,9 @@ class BulkCreateNode(Node):
         return {"inserted": len(ids), "ids": ids}
 
 
-def _always_true(node: FilterNode | None) -> bool:
+def _always_true(node: FilterNode | Bound | None) -> bool:
+    if isinstance(node, Bound):
+        node = node.template.node  # values do not decide it
     if node is None:
         return True
     if isinstance(node, Const):

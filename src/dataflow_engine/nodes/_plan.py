@@ -8,6 +8,7 @@ from typing import Any
 from ..dialects import Dialect, Params, RowDecoder
 from ..errors import ValidationError
 from ..models import MISSING, Field, FieldKind, ModelDef
+from ..query import Bound
 from ..query import Node as FilterNode
 
 __all__ = ["ModelPlan"]
@@ -151,7 +152,7 @@ class ModelPlan:
         return fn
 
     def where(
-        self, node: FilterNode | None, params: Params, *, include_deleted: bool = False
+        self, node: FilterNode | Bound | None, params: Params, *, include_deleted: bool = False
     ) -> str:
         """The WHERE condition for a filter, with soft-deleted rows excluded by default."""
         cond = self.dialect.compile_filter(node, params)

@@ -27,6 +27,7 @@ from ._filter import (
 )
 from ._order import OrderItem, parse_fields, parse_order_by
 from ._pipeline import ACCUMULATORS, STAGES, Accumulator, Stage, parse_pipeline
+from ._prepared import Bound, Encoded, Slot, bind, prepare_filter
 from ._regex import ascii_classes, pcre_caret
 from ._schema import filter_json_schema, update_json_schema
 from ._update import UPDATE_OPERATORS, SetItem, parse_update
@@ -39,8 +40,10 @@ __all__ = [
     "UPDATE_OPERATORS",
     "Accumulator",
     "And",
+    "Bound",
     "Compare",
     "Const",
+    "Encoded",
     "Exists",
     "FieldCompare",
     "In",
@@ -57,8 +60,10 @@ __all__ = [
     "OrderItem",
     "Regex",
     "SetItem",
+    "Slot",
     "Stage",
     "ascii_classes",
+    "bind",
     "escape_like",
     "filter_json_schema",
     "parse_fields",
@@ -67,5 +72,6 @@ __all__ = [
     "parse_pipeline",
     "parse_update",
     "pcre_caret",
+    "prepare_filter",
     "update_json_schema",
 ]

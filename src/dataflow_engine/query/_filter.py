@@ -26,6 +26,7 @@ from ._ast import (
 )
 from ._doc import check_depth, dangling_escape, escape_like, is_operator_doc, unknown_operator
 from ._json import JSON_OPERATORS, parse_json_condition, split_path
+from ._prepared import Slot, recording_slots
 from ._regex import check_regex
 
 __all__ = [
@@ -259,11 +260,16 @@ def _parse_expr(value: Any, model: ModelDef, path: str) -> Node:
 
 def _value(field: Field, value: Any, path: str) -> Any:
     try:
-        return field.validate(value)
+        valid = field.validate(value)
     except ValidationError as exc:
         raise FilterError(
             f"{path}: {exc.message}", code="DF-FILTER-TYPE", details=exc.details
         ) from None
+    met = recording_slots.get()
+    if met is None:
+        return valid
+    met.append((value, field))  # building a template (see _prepared.py)
+    return Slot(len(met) - 1, field)
 
 
 def _parse_field(field: Field, value: Any, path: str) -> Node:
@@ -325,9 +331,7 @@ def _parse_operator(field: Field, op: str, operand: Any, path: str, options: Any
             )
         has_null = any(v is None for v in operand)
         values = tuple(
-            dict.fromkeys(
-                _value(field, v, f"{path}[{i}]") for i, v in enumerate(operand) if v is not None
-            )
+            _value(field, v, f"{path}[{i}]") for i, v in enumerate(operand) if v is not None
         )
         if not values and not has_null:
             return Const(op == "$nin")
