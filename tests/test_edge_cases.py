@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import sqlite3
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ from dataflow_engine import (
     UnsupportedError,
     ValidationError,
     WorkflowBuilder,
+    WorkflowError,
     WorkflowValidationError,
 )
+from dataflow_engine.errors import QueryTimeout
 from tests.support import one
 
 
@@ -411,3 +414,32 @@ def test_infinite_floats_round_trip_or_are_refused(db: DataFlow) -> None:
             assert exc.code == "DF-PARAM-RANGE"
             continue
         assert row["v"] == value
+
+
+def test_a_catastrophic_regex_is_the_right_answer_or_a_clear_error(db_url: str) -> None:
+    """(a|aa)+ against 3,000 a's backtracks exponentially in PCRE and Python: MariaDB's
+    PCRE gives up and would answer 'no match' with only a warning, Python's engine would
+    run for ever. Each backend must either find the match ('b' is in the text) or say it
+    gave up; never a wrong answer, never a hang."""
+    db = DataFlow(db_url, command_timeout=1.0)
+    try:
+
+        @db.model
+        class Text:
+            s: str
+
+        one(db, "TextBulkCreateNode", {"data": [{"s": "a" * 3000 + "!b"}, {"s": "b"}]})
+        started = time.monotonic()
+        try:
+            found = one(db, "TextCountNode", {"filter": {"s": {"$regex": "(^(a|aa)+$)|b"}}})
+        except WorkflowError as exc:
+            # the pattern's own limit, or the statement's timeout when that came first
+            assert isinstance(exc, QueryTimeout), exc
+            assert exc.code in ("DF-DB-REGEX-LIMIT", "DF-DB-TIMEOUT")
+        else:
+            assert found["count"] == 2  # the right answer
+        assert time.monotonic() - started < 20
+        # The connection is still good afterwards.
+        assert one(db, "TextCountNode", {"filter": {"s": {"$regex": "^b$"}}})["count"] == 1
+    finally:
+        db.close()

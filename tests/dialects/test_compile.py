@@ -165,6 +165,10 @@ GOLDEN: dict[str, Any] = {
     "enum-int-ne": {"level": {"$ne": "LOW"}},
     "json-eq": {"meta": {"z": 1, "a": [True, None]}},
     "list-eq": {"tags": ["x", "y"]},
+    "mod": {"qty": {"$mod": [3, -1]}},
+    "expr-fields": {"$expr": {"$gt": ["$name", "$nick"]}},
+    "expr-value-lt": {"$expr": {"$lt": ["$qty", 5]}},
+    "expr-and": {"$expr": {"$and": [{"$eq": ["$name", "$nick"]}, {"$gte": ["$qty", 1]}]}},
     # JSON: paths, arrays, types
     "json-path-eq": {"meta.a.b": "x"},
     "json-path-number": {"meta.a": {"$gt": 2}},

@@ -65,6 +65,9 @@ MYSQL_ERRNO: dict[int, tuple[type[e.DataFlowError], str | None]] = {
     4025: (e.CheckViolation, None),
     1213: (e.SerializationFailure, "DF-DB-DEADLOCK"),
     1205: (e.QueryTimeout, "DF-DB-LOCK-TIMEOUT"),
+    1139: (e.QueryTimeout, "DF-DB-REGEX-LIMIT"),  # MariaDB: PCRE gave up
+    3698: (e.QueryTimeout, "DF-DB-REGEX-LIMIT"),  # MySQL 8: regexp stack limit
+    3699: (e.QueryTimeout, "DF-DB-REGEX-LIMIT"),  # MySQL 8: regexp_time_limit
     3024: (e.QueryTimeout, None),
     1969: (e.QueryTimeout, None),
     1317: (e.QueryTimeout, None),

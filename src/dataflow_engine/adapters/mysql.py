@@ -26,6 +26,7 @@ _SQL_MODE = (
     "STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
     "NO_ENGINE_SUBSTITUTION"
 )
+_REGEX_GAVE_UP = 1139  # ER_REGEXP_ERROR, e.g. "match limit exceeded"
 _DUPLICATE_KEY = 1062
 _IGNORE_CHUNK = 500
 
@@ -75,7 +76,24 @@ class _MyConnection(Connection):
             raise AssertionError("unreachable") from exc  # pragma: no cover
         if sql.startswith("INSERT IGNORE"):
             await self._check_ignored()
+        elif " REGEXP " in sql:
+            await self._check_regex()
         return result
+
+    async def _check_regex(self) -> None:
+        """MariaDB's REGEXP answers false, with only a warning, when PCRE gives up (its
+        match limit): a wrong answer, so it is raised instead."""
+        async with self._conn.cursor() as cur:
+            await cur.execute("SHOW WARNINGS", ())
+            warnings = await cur.fetchall()
+        for _level, code, message in warnings:
+            if int(code) == _REGEX_GAVE_UP:
+                raise e.QueryTimeout(
+                    f"the regular expression was abandoned by the server ({message}); "
+                    "nested quantifiers such as (a|aa)+ backtrack exponentially",
+                    code="DF-DB-REGEX-LIMIT",
+                    details={"dialect": "mysql", "errno": int(code)},
+                )
 
     async def _fail(self, exc: Exception) -> None:
         translated = self._adapter.translate(exc)

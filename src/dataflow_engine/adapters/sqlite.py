@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import re
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import regex
 
 from .. import errors as e
 from ..config import Settings
@@ -23,26 +24,42 @@ __all__ = ["SQLiteAdapter"]
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(pattern: str, options: str) -> re.Pattern[str]:
+def _compiled(pattern: str, options: str) -> Any:
+    # The regex module reads patterns as re does (its version 0) and, unlike re, can give
+    # up on a match that backtracks for too long.
     flags = 0  # case folds for every letter; the classes are made ASCII below, as in PCRE
     for letter, flag in (
-        ("i", re.IGNORECASE),
-        ("m", re.MULTILINE),
-        ("s", re.DOTALL),
-        ("x", re.VERBOSE),
+        ("i", regex.IGNORECASE),
+        ("m", regex.MULTILINE),
+        ("s", regex.DOTALL),
+        ("x", regex.VERBOSE),
     ):
         if letter in options:
             flags |= flag
     pattern = ascii_classes(pattern)
     if "m" in options:
         pattern = pcre_caret(pattern)
-    return re.compile(pattern, flags)
+    return regex.compile(pattern, flags | regex.VERSION0)
 
 
-def _regexp(pattern: str, options: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    return 1 if _compiled(pattern, options).search(str(value)) else 0
+#: Seconds one regular expression may spend on one value when no command_timeout is set.
+REGEX_BUDGET = 10.0
+
+
+def _regexp_within(budget: float, gave_up: list[str]) -> Any:
+    """df_regexp with a time budget per value; an abandoned pattern is put in ``gave_up``
+    for the adapter to report (SQLite itself says only that the function raised)."""
+
+    def df_regexp(pattern: str, options: str, value: Any) -> int | None:
+        if value is None:
+            return None
+        try:
+            return 1 if _compiled(pattern, options).search(str(value), timeout=budget) else 0
+        except TimeoutError:
+            gave_up[:] = [pattern]
+            raise
+
+    return df_regexp
 
 
 def _json_same(a: Any, b: Any) -> bool:
@@ -140,7 +157,13 @@ def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def _setup(raw: sqlite3.Connection, is_file: bool, read_only: bool) -> None:
+def _setup(
+    raw: sqlite3.Connection,
+    is_file: bool,
+    read_only: bool,
+    regex_budget: float,
+    gave_up: list[str],
+) -> None:
     raw.execute("PRAGMA foreign_keys = ON")
     raw.execute("PRAGMA case_sensitive_like = ON")
     raw.execute("PRAGMA busy_timeout = 5000")
@@ -150,7 +173,7 @@ def _setup(raw: sqlite3.Connection, is_file: bool, read_only: bool) -> None:
     if read_only:
         raw.execute("PRAGMA query_only = ON")
     det = {"deterministic": True}
-    raw.create_function("df_regexp", 3, _regexp, **det)
+    raw.create_function("df_regexp", 3, _regexp_within(regex_budget, gave_up), **det)
     raw.create_function("df_deccmp", 2, _deccmp, **det)
     raw.create_function("df_jsoneq", 2, _jsoneq, **det)
     raw.create_function("df_decadd", 2, _decadd, **det)
@@ -267,6 +290,10 @@ class SQLiteAdapter(Adapter):
         self.dialect = SQLiteDialect()
         self._conn: Any = None
         self._lock = asyncio.Lock()
+        # $regex runs in Python here, where an interrupt cannot reach: each match has a
+        # budget of its own (the command timeout, else REGEX_BUDGET seconds).
+        self.regex_budget = settings.command_timeout or REGEX_BUDGET
+        self._regex_gave_up: list[str] = []
         self._wrapped: _SQLiteConnection | None = None
 
     async def open(self) -> None:
@@ -286,7 +313,13 @@ class SQLiteAdapter(Adapter):
         try:
             await conn
             await conn._execute(  # type: ignore[no-untyped-call]
-                lambda: _setup(conn._conn, not url.is_memory, self.settings.read_only)
+                lambda: _setup(
+                    conn._conn,
+                    not url.is_memory,
+                    self.settings.read_only,
+                    self.regex_budget,
+                    self._regex_gave_up,
+                )
             )
         except sqlite3.Error as exc:
             raise e.ConnectError(
@@ -337,6 +370,16 @@ class SQLiteAdapter(Adapter):
             found = SQLITE_ERRORNAME["SQLITE_CONSTRAINT"]
         if found is None and name.startswith("SQLITE_READONLY"):
             found = SQLITE_ERRORNAME["SQLITE_READONLY"]
+        if self._regex_gave_up and "user-defined function raised exception" in message:
+            pattern = self._regex_gave_up.pop()
+            return e.QueryTimeout(
+                f"the regular expression {pattern[:80]!r} ran longer than "
+                f"{self.regex_budget}s on one "
+                "value and was abandoned; nested quantifiers such as (a|aa)+ backtrack "
+                "exponentially",
+                code="DF-DB-REGEX-LIMIT",
+                details={"dialect": "sqlite", "pattern": pattern[:200]},
+            )
         if found is None and "user-defined function raised exception" in message:
             found = (e.DatabaseError, "DF-DB-DATA")  # e.g. an integer overflow in $inc
         if found is None and "no such table" in message:

@@ -405,6 +405,17 @@ class ReadNode(Node):
         return row
 
 
+async def _target_key(cls: type[Node], conn: Any, plan: ModelPlan, params: dict[str, Any]) -> Any:
+    """The key of the record an Update or Delete acts on: its ``id``, or the key of the one
+    record its filter matches, read and locked inside the caller's transaction."""
+    if params.get("id") is not None:
+        return params["id"]
+    row = await _one_row(cls, conn, plan, params, lock=True)
+    if row is None:
+        raise _not_found(cls, params)
+    return [row[f.name] for f in plan.pk_fields]
+
+
 class UpdateNode(Node):
     kind = "Update"
     writes = True
@@ -464,13 +475,7 @@ class UpdateNode(Node):
         single = params.get("id") is not None and d.update_returning
         scope = ctx.connection() if single else ctx.atomic()
         async with scope as conn:
-            if params.get("id") is None:
-                row = await _one_row(cls, conn, plan, params, lock=True)
-                if row is None:
-                    raise _not_found(cls, params)
-                key = [row[f.name] for f in plan.pk_fields]
-            else:
-                key = params["id"]
+            key = await _target_key(cls, conn, plan, params)
             p = Params(d)
             sets = [d.set_sql(item, p, now) for item in params["_set"]]
             sets.append(
@@ -543,13 +548,7 @@ class DeleteNode(Node):
         # By id it is one statement; by filter, a locked read and the write.
         scope = ctx.connection() if params.get("id") is not None else ctx.atomic()
         async with scope as conn:
-            if params.get("id") is None:
-                row = await _one_row(cls, conn, plan, params, lock=True)
-                if row is None:
-                    raise _not_found(cls, params)
-                key = [row[f.name] for f in plan.pk_fields]
-            else:
-                key = params["id"]
+            key = await _target_key(cls, conn, plan, params)
             p = Params(d)
             pk_select = plan.pk_fields
             if plan.soft_delete_field is not None and not params.get("hard"):

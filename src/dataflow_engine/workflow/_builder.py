@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Diagnostic, ValidationError, WorkflowValidationError
 from ..nodes import Node
 from ._definition import (
-    execution_order,
     parse_endpoint,
     validate_structure,
     validate_workflow,
@@ -242,11 +241,10 @@ class WorkflowBuilder:
             WorkflowValidationError: listing every problem with its node id.
         """
         prepared: dict[str, tuple[type[Node], dict[str, Any]]] = {}
-        found = validate_workflow(self._definition(), dataflow, prepared=prepared)
+        order: list[str] = []
+        found = validate_workflow(self._definition(), dataflow, prepared=prepared, order=order)
         errors = [d for d in found if d.severity == "error"]
         if errors:
             raise WorkflowValidationError(errors)
-        ids = [n.id for n in self._nodes]
-        order, _ = execution_order(ids, [(c.source, c.target) for c in self._connections])
         nodes = [_NodeSpec(n.id, n.type, dict(n.params)) for n in self._nodes]
         return Workflow(nodes, list(self._connections), order, prepared)

@@ -167,6 +167,7 @@ def validate_workflow(
     dataflow: DataFlow | None = None,
     *,
     prepared: dict[str, tuple[type[Node], dict[str, Any]]] | None = None,
+    order: list[str] | None = None,
 ) -> list[Diagnostic]:
     """Every problem in a workflow definition, each with a code, node id and path.
 
@@ -174,35 +175,19 @@ def validate_workflow(
     fields and operators inside filters and updates), connections (unknown nodes,
     outputs and inputs), duplicate ids and cycles. When ``prepared`` is given, it receives
     the node class and validated parameters of every node that has no problem and no
-    incoming connection.
+    incoming connection; ``order`` receives the execution order.
     """
-    diags: list[Diagnostic] = []
+    diags = validate_structure(definition)  # the shape; what follows skips what it reported
     nodes = definition.get("nodes")
-    connections = definition.get("connections", []) or []
     if not isinstance(nodes, list):
-        return [
-            Diagnostic(
-                "DF-WORKFLOW-MALFORMED", "the workflow needs a 'nodes' list", path=("nodes",)
-            )
-        ]
+        return diags
+    connections = definition.get("connections", []) or []
     if not isinstance(connections, list):
-        diags.append(
-            Diagnostic(
-                "DF-WORKFLOW-MALFORMED", "'connections' must be a list", path=("connections",)
-            )
-        )
         connections = []
     classes: dict[str, type[Node]] = {}
     index: dict[str, int] = {}
     for i, node in enumerate(nodes):
         if not isinstance(node, Mapping):
-            diags.append(
-                Diagnostic(
-                    "DF-WORKFLOW-MALFORMED",
-                    "a node must be an object with 'id', 'type' and 'params'",
-                    path=("nodes", i),
-                )
-            )
             continue
         node_id = node.get("id")
         if not isinstance(node_id, str) or not node_id or "." in node_id:
@@ -225,16 +210,7 @@ def validate_workflow(
             )
             continue
         index[node_id] = i
-        params = node.get("params", {}) or {}
-        if not isinstance(params, Mapping):
-            diags.append(
-                Diagnostic(
-                    "DF-WORKFLOW-MALFORMED",
-                    "params must be an object",
-                    node_id=node_id,
-                    path=("nodes", i, "params"),
-                )
-            )
+        if not isinstance(node.get("params", {}) or {}, Mapping):
             continue
         try:
             cls = _node_class(node.get("type"), dataflow)
@@ -261,24 +237,8 @@ def validate_workflow(
     edges: list[tuple[str, str]] = []
     for j, conn in enumerate(connections):
         if not isinstance(conn, Mapping):
-            diags.append(
-                Diagnostic(
-                    "DF-WORKFLOW-MALFORMED",
-                    "a connection must be {'from': 'a.out', 'to': 'b.in'}",
-                    path=("connections", j),
-                )
-            )
             continue
         src, dst = parse_endpoint(conn.get("from")), parse_endpoint(conn.get("to"))
-        for key, end in (("from", src), ("to", dst)):
-            if end is None:
-                diags.append(
-                    Diagnostic(
-                        "DF-CONNECTION-MALFORMED",
-                        f"connection {key} {conn.get(key)!r} must look like 'node_id.path'",
-                        path=("connections", j, key),
-                    )
-                )
         if src is None or dst is None:
             continue
         ok = True
@@ -326,7 +286,9 @@ def validate_workflow(
             diags.append(d)
         if prepared is not None and not found and not pending[node_id]:
             prepared[node_id] = (cls, normalized)
-    _, cycle = execution_order(list(index), edges)
+    sequence, cycle = execution_order(list(index), edges)
+    if order is not None:
+        order[:] = sequence
     if cycle:
         diags.append(
             Diagnostic(
