@@ -80,6 +80,7 @@ class Sizes:
     import_runs: int = 7
     warmup_ops: int = 50
     compile_calls: int = 20_000
+    discovery_tables: int = 1_000
 
 
 QUICK = Sizes(
@@ -93,6 +94,7 @@ QUICK = Sizes(
     import_runs=3,
     warmup_ops=20,
     compile_calls=2_000,
+    discovery_tables=100,
 )
 
 
@@ -760,6 +762,57 @@ class Bench:
             rows = [(r[0], int(r[1]), int(r[2])) for r in await fetch(sql, (30,))]
         return (time.perf_counter() - started) / n, rows
 
+    def discover(self) -> Result:
+        """discover_schema() over a database of many tables (made with the raw driver),
+        with the number of catalog queries it sent; a second DataFlow, existing-schema
+        mode, so nothing but reads reaches the database."""
+        import logging
+
+        from dataflow_engine import DataFlow
+
+        n = self.sizes.discovery_tables
+        q = self.backend.quote
+        for i in range(n):
+            self.run(
+                self.backend.execute(
+                    f"CREATE TABLE {q(f'disc_{i:04d}')} ({q('id')} INTEGER PRIMARY KEY, "
+                    f"{q('name')} VARCHAR(50) NOT NULL, {q('parent_id')} INTEGER "
+                    f"REFERENCES {q(f'disc_{max(i - 1, 0):04d}')} ({q('id')}))"
+                )
+            )
+        sent: list[str] = []
+
+        class Count(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                sent.append(record.getMessage())
+
+        handler = Count()
+        logger = logging.getLogger("dataflow_engine.sql")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            with DataFlow(self.backend.url, existing_schema_mode=True, echo=True) as db:
+                db.discover_schema(tables=["disc_0000"])  # connect before timing
+                sent.clear()
+                gc.collect()
+                started = time.perf_counter()
+                tables = db.discover_schema()
+                elapsed = time.perf_counter() - started
+        finally:
+            logger.removeHandler(handler)
+        found = [t for t in tables if t.startswith("disc_")]
+        _check(len(found) == n, f"discovered {len(found)} of {n} tables")
+        _check(tables["disc_0001"].foreign_keys[0].ref_table == "disc_0000", "a foreign key")
+        return Result(
+            f"discover {n:,} tables",
+            self.backend.name,
+            elapsed,
+            None,
+            f"<= {DISCOVERY_QUERY_TARGET} queries",
+            len(sent) <= DISCOVERY_QUERY_TARGET,
+            f"{len(sent)} catalog queries; {len(tables)} tables and views in all",
+        )
+
     def aggregate(self) -> Result:
         """$match + $group + $sort over the List workload's table (run right after it)."""
         self._expect_rows(self.sizes.list_table_rows)
@@ -876,6 +929,7 @@ def run_backend(backend: Backend, sizes: Sizes) -> BackendRun:
             ("list", b.list_filtered),
             ("aggregate", b.aggregate),  # reads the table the List workload seeded
             ("bulk create", b.bulk_create),
+            ("discover", b.discover),
         ]
         for name, workload in workloads:
             print(f"  {backend.name}: {name}", file=sys.stderr, flush=True)
@@ -1010,6 +1064,7 @@ def cold_import(sizes: Sizes, env: Mapping[str, str]) -> list[Result]:
 # -- filter compilation ----------------------------------------------------------------------
 
 COMPILE_TARGET_SECONDS = 20e-6
+DISCOVERY_QUERY_TARGET = 10  # a bounded number, however many tables
 
 
 def filter_compile(sizes: Sizes) -> list[Result]:

@@ -42,3 +42,27 @@ def test_basic_crud(backend_kind: str, tmp_path: Path, request: pytest.FixtureRe
     assert "updated price: 8.49" in out
     assert "3 products under 4" in out
     assert "reading it again: DF-NOT-FOUND" in out
+
+
+def test_safe_connection_modes() -> None:
+    out = _run("safe_connection_modes.py")
+    assert "registered: Customer, OrderLine, Order, PageView" in out
+    assert "PageView is read-only: the table has no primary key" in out
+    assert "a model without its table: DF-SCHEMA-TABLE-MISSING" in out
+    assert "write refused by the engine: DF-READ-ONLY" in out
+
+
+def test_cross_session_models() -> None:
+    out = _run("cross_session_models.py")
+    assert "first session registered Order (version 1)" in out
+    assert "second session rebuilt: Customer, Order, OrderLine" in out
+    assert "order 3: 120" in out
+
+
+def test_explore_database_samples_every_table() -> None:
+    out = _run("explore_database.py")
+    assert "4 tables and views" in out
+    assert "order_lines (table; key: order_id, line" in out
+    assert "-> customers via customer_id (on delete CASCADE)" in out
+    assert "page_views (table; key: no primary key" in out
+    assert out.count("sample:") == 3 + 3 + 3 + 2

@@ -19,6 +19,7 @@ def test_root_all_is_sorted_and_complete() -> None:
         "adapters",
         "config",
         "dialects",
+        "discovery",
         "errors",
         "models",
         "nodes",

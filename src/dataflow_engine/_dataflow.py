@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+import functools
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _loop
 from .adapters import Adapter, Connection, create_adapter
 from .config import Settings
-from .errors import ConfigurationError, ModelError, SchemaError, UniqueViolation, UnsupportedError
+from .dialects import Params
+from .errors import (
+    ConfigurationError,
+    DataFlowError,
+    ModelError,
+    SchemaError,
+    UniqueViolation,
+    UnsupportedError,
+    ValidationError,
+)
 from .models import ModelDef, build_model
 from .models._model import suggest
 from .nodes import NODE_CLASSES, ModelPlan, Node
 from .nodes._registry import register_instance, unregister_instance
+
+if TYPE_CHECKING:
+    from .discovery import TableInfo
 
 __all__ = ["DataFlow"]
 
@@ -42,6 +55,41 @@ def _refuse_instantiation(cls: type, *args: Any, **kwargs: Any) -> Any:
         code="DF-MODEL-NOT-INSTANTIABLE",
         details={"model": cls.__name__},
     )
+
+
+def _table_names(tables: Sequence[str] | None) -> list[str] | None:
+    if tables is None:
+        return None
+    if isinstance(tables, str) or not all(isinstance(t, str) and t for t in tables):
+        raise ValidationError(
+            "tables must be a list of table names, e.g. ['users', 'orders']",
+            code="DF-PARAM-TYPE",
+            details={"param": "tables"},
+        )
+    return list(dict.fromkeys(tables))
+
+
+@functools.cache
+def _registry_model() -> ModelDef:
+    """The registry table: one row per (application, model)."""
+
+    class DataflowModelRegistry:
+        application_id: str
+        model_name: str
+        definition: dict  # type: ignore[type-arg]
+        checksum: str
+        version: int
+        __dataflow__ = {
+            "table": "dataflow_model_registry",
+            "primary_key": ["application_id", "model_name"],
+        }
+
+    return build_model(DataflowModelRegistry)
+
+
+def _snake(kind: str) -> str:
+    """``BulkCreate`` -> ``bulk_create``."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in kind).lstrip("_")
 
 
 class DataFlow:
@@ -98,6 +146,8 @@ class DataFlow:
         self._plans: dict[str, ModelPlan] = {}
         self._ready: set[str] = set()
         self._ready_lock: Any = None
+        self._registry_table: bool | None = None
+        self._memory_registry: dict[str, tuple[dict[str, Any], str, int]] = {}
         self.closed = False
         register_instance(self)
         _loop.register_closer(self)
@@ -170,6 +220,293 @@ class DataFlow:
                 details={"model": name, "suggestions": close},
             ) from None
 
+    # -- existing databases --------------------------------------------------------------
+
+    def discover_schema(
+        self,
+        tables: Sequence[str] | None = None,
+        schema: str | None = None,
+        *,
+        use_real_inspection: bool = True,
+    ) -> dict[str, TableInfo]:
+        """Read the tables and views of an existing database from its own catalogs.
+
+        Columns (type, nullability, default, generated, comment), primary keys (composite
+        too), foreign keys in both directions, unique constraints, indexes, checks and row
+        estimates; names exactly as the database spells them. Never invented: a failure
+        to connect or read is an error. ``use_real_inspection`` is accepted for
+        compatibility and changes nothing.
+
+        Args:
+            tables: only these tables or views (exact names); None for all.
+            schema: the PostgreSQL schema or MySQL database; the URL's by default.
+
+        Returns:
+            Table name -> :class:`~dataflow_engine.discovery.TableInfo`.
+
+        Raises:
+            SchemaError: ``DF-SCHEMA-TABLE-MISSING`` for a named table that is not there.
+            ConnectError: the database cannot be reached.
+        """
+        self._check_open()
+        return _loop.run_sync(self.discover_schema_async(tables, schema))
+
+    async def discover_schema_async(
+        self, tables: Sequence[str] | None = None, schema: str | None = None
+    ) -> dict[str, TableInfo]:
+        """Async version of :meth:`discover_schema`."""
+        self._check_open()
+        wanted = _table_names(tables)
+        async with self._adapter.acquire() as conn:
+            found = await self._adapter.discover(conn, schema, wanted)
+        result = {t.name: t for t in found}
+        missing = [n for n in wanted or () if n not in result]
+        if missing:
+            raise SchemaError(
+                f"no table or view named {', '.join(repr(n) for n in missing)} in "
+                f"{schema or 'the database'}",
+                code="DF-SCHEMA-TABLE-MISSING",
+                details={"tables": missing, "schema": schema},
+            )
+        return result
+
+    def register_schema_as_models(
+        self, tables: Sequence[str] | None = None, schema: str | None = None
+    ) -> dict[str, Any]:
+        """Register existing tables as models, with their eleven nodes; never DDL.
+
+        Types stay exact (NUMERIC is ``Decimal``, DATE is ``date``, JSON is JSON, enums
+        are ``Enum`` types, arrays are lists); table and column names are kept exactly
+        (a column that is not a usable identifier gets a snake_case field name). Views,
+        tables without a primary key and tables whose key no field can hold are
+        registered read-only, with the reason. Columns no DataFlow type holds exactly are
+        left out and listed.
+
+        Returns:
+            ``{"registered_models": [...], "generated_nodes": {table: {"create": ...}},
+            "success_count": n, "error_count": n, "errors": [{"table", "code",
+            "message"}], "read_only": {model: reason}, "skipped_columns": {model: [...]}}``
+        """
+        self._check_open()
+        return _loop.run_sync(self.register_schema_as_models_async(tables, schema))
+
+    async def register_schema_as_models_async(
+        self, tables: Sequence[str] | None = None, schema: str | None = None
+    ) -> dict[str, Any]:
+        """Async version of :meth:`register_schema_as_models`."""
+        from .discovery._register import model_from_table, model_name_for
+
+        self._check_open()
+        wanted = _table_names(tables)
+        async with self._adapter.acquire() as conn:
+            found = {t.name: t for t in await self._adapter.discover(conn, schema, wanted)}
+        out: dict[str, Any] = {
+            "registered_models": [],
+            "generated_nodes": {},
+            "success_count": 0,
+            "error_count": 0,
+            "errors": [],
+            "read_only": {},
+            "skipped_columns": {},
+        }
+        for name in wanted or ():
+            if name not in found:
+                out["errors"].append(
+                    {
+                        "table": name,
+                        "code": "DF-SCHEMA-TABLE-MISSING",
+                        "message": f"no table or view named {name!r}",
+                    }
+                )
+        for table in found.values():
+            model_name = self._free_model_name(model_name_for(table.name), table)
+            try:
+                model, skipped = model_from_table(table, model_name)
+                self.dialect.check_identifier(model.table_name, "table")
+                self._register(model)
+            except DataFlowError as exc:
+                out["errors"].append(
+                    {"table": table.name, "code": exc.code, "message": exc.message}
+                )
+                continue
+            out["registered_models"].append(model.name)
+            out["generated_nodes"][table.name] = {
+                _snake(kind): node for kind, node in model.node_names.items()
+            }
+            if model.read_only:
+                out["read_only"][model.name] = model.read_only_reason
+            if skipped:
+                out["skipped_columns"][model.name] = skipped
+        out["success_count"] = len(out["registered_models"])
+        out["error_count"] = len(out["errors"])
+        registered = [self._models[n] for n in out["registered_models"]]
+        async with self._adapter.acquire() as conn:
+            await self._save_definitions(conn, registered)
+        return out
+
+    def _free_model_name(self, name: str, table: TableInfo) -> str:
+        """``name``, unless a model of another table has it (then Name2, Name3, ...)."""
+        candidate, n = name, 2
+        while True:
+            existing = self._models.get(candidate)
+            if existing is None or (existing.table_name == table.name and not existing.managed):
+                return candidate
+            candidate, n = f"{name}{n}", n + 1
+
+    # -- the model registry --------------------------------------------------------------
+
+    @property
+    def application_id(self) -> str:
+        """The name models are registered under: the ``application_id`` option, else one
+        derived from the URL (database, schema; never a memory address)."""
+        if self.settings.application_id:
+            return self.settings.application_id
+        url = self.settings.url
+        if url.dialect == "sqlite":
+            import os
+
+            where = ":memory:" if url.is_memory else os.path.abspath(url.database or "")
+            return f"sqlite:{where}"
+        port = f":{url.port}" if url.port else ""
+        schema = f"/{url.schema}" if url.schema else ""
+        return f"{url.dialect}://{url.host or ''}{port}/{url.database or ''}{schema}"
+
+    async def _registry_usable(self, conn: Connection) -> bool:
+        """Whether the registry table exists (creating it unless no DDL may run); without
+        it the registry lives in this process's memory."""
+        if self._registry_table is not None:
+            return self._registry_table
+        model = _registry_model()
+        schema = getattr(self.dialect, "schema", None)
+        columns = await self._adapter.table_columns(conn, model.table_name, schema)
+        usable = columns is not None
+        s = self.settings
+        if not usable and not s.existing_schema_mode and not s.read_only:
+            if schema:
+                await self._adapter.ensure_schema(conn, schema)
+            try:
+                async with conn.transaction():
+                    for statement in self.dialect.create_table_sql(model):
+                        await conn.execute(statement)
+            except UniqueViolation:  # created by another process at the same moment
+                pass
+            usable = True
+        self._registry_table = usable
+        return usable
+
+    async def _save_definitions(self, conn: Connection, models: Sequence[ModelDef]) -> None:
+        """Store each model's definition; the version goes up only when it changed."""
+        from .models._serialize import checksum, model_to_definition
+
+        usable = await self._registry_usable(conn) and not self.settings.read_only
+        registry = _registry_model()
+        d = self.dialect
+        table = d.table(registry)
+        f = registry.fields
+        app = self.application_id
+        for model in models:
+            definition = model_to_definition(model)
+            digest = checksum(definition)
+            if not usable:
+                old = self._memory_registry.get(model.name)
+                version = 1 if old is None else old[2] + (old[1] != digest)
+                self._memory_registry[model.name] = (definition, digest, version)
+                continue
+            async with conn.transaction():
+                p = Params(d)
+                where = (
+                    f"{d.column(f['application_id'])} = {p.add(app)} AND "
+                    f"{d.column(f['model_name'])} = {p.add(model.name)}"
+                )
+                rows = await conn.fetch(
+                    f"SELECT {d.column(f['checksum'])} FROM {table} WHERE {where}"
+                    + d.lock_suffix(),
+                    p.values,
+                )
+                now = d.now()
+                if not rows:
+                    names = ["application_id", "model_name", "definition", "checksum"]
+                    names += ["version", "created_at", "updated_at"]
+                    values = [app, model.name, definition, digest, 1, now, now]
+                    sql = d.insert_sql(registry, [f[n] for n in names], 1, 1, ignore_conflicts=True)
+                    await conn.execute(
+                        sql, [d.encode(f[n], v) for n, v in zip(names, values, strict=True)]
+                    )
+                elif rows[0][0] != digest:
+                    p = Params(d)
+                    vcol = d.column(f["version"])
+                    new = p.add_field(f["definition"], definition)
+                    sets = (
+                        f"{d.column(f['definition'])} = {new}, "
+                        f"{d.column(f['checksum'])} = {p.add(digest)}, "
+                        f"{vcol} = {vcol} + 1, "
+                        f"{d.column(f['updated_at'])} = {p.add_field(f['updated_at'], now)}"
+                    )
+                    where = (
+                        f"{d.column(f['application_id'])} = {p.add(app)} AND "
+                        f"{d.column(f['model_name'])} = {p.add(model.name)}"
+                    )
+                    await conn.execute(f"UPDATE {table} SET {sets} WHERE {where}", p.values)
+
+    def registry_entries(self) -> list[dict[str, Any]]:
+        """This application's registry: ``[{"model", "version", "checksum",
+        "definition"}]`` (from the registry table, or this process's memory)."""
+        self._check_open()
+        return _loop.run_sync(self.registry_entries_async())
+
+    async def registry_entries_async(self) -> list[dict[str, Any]]:
+        """Async version of :meth:`registry_entries`."""
+        self._check_open()
+        async with self._adapter.acquire() as conn:
+            if not await self._registry_usable(conn):
+                return [
+                    {"model": n, "version": v, "checksum": c, "definition": dfn}
+                    for n, (dfn, c, v) in self._memory_registry.items()
+                ]
+            registry = _registry_model()
+            d = self.dialect
+            f = registry.fields
+            p = Params(d)
+            cols = [f[n] for n in ("model_name", "version", "checksum", "definition")]
+            rows = await conn.fetch(
+                f"SELECT {d.select_list(cols)} FROM {d.table(registry)} WHERE "
+                f"{d.column(f['application_id'])} = {p.add(self.application_id)} "
+                f"ORDER BY {d.order_sql([(f['model_name'], False)])}",
+                p.values,
+            )
+        decode = d.row_decoder(cols)
+        return [
+            {
+                "model": r["model_name"],
+                "version": r["version"],
+                "checksum": r["checksum"],
+                "definition": r["definition"],
+            }
+            for r in map(decode, rows)
+        ]
+
+    def reconstruct_models_from_registry(self) -> list[str]:
+        """Register, in this process, every model this application's registry holds
+        (written by another process), with its nodes. Never DDL.
+
+        Returns:
+            The names of the models rebuilt.
+        """
+        self._check_open()
+        return _loop.run_sync(self.reconstruct_models_from_registry_async())
+
+    async def reconstruct_models_from_registry_async(self) -> list[str]:
+        """Async version of :meth:`reconstruct_models_from_registry`."""
+        from .models._serialize import model_from_definition
+
+        names = []
+        for entry in await self.registry_entries_async():
+            model = model_from_definition(entry["definition"])
+            self._register(model)
+            self._ready.add(model.name)  # its table is the registering process's concern
+            names.append(model.name)
+        return names
+
     def _plan(self, model: ModelDef) -> ModelPlan:
         plan = self._plans.get(model.name)
         if plan is None or plan.model is not model:
@@ -189,9 +526,11 @@ class DataFlow:
             if model.name in self._ready:
                 return
             s = self.settings
-            if s.auto_migrate and not s.existing_schema_mode and not s.read_only:
-                async with self._adapter.acquire() as conn:
+            async with self._adapter.acquire() as conn:
+                writable = not s.existing_schema_mode and not s.read_only
+                if s.auto_migrate and writable and model.managed:
                     await self._migrate(conn, model)
+                await self._save_definitions(conn, [model])
             self._ready.add(model.name)
 
     async def _migrate(self, conn: Connection, model: ModelDef) -> None:

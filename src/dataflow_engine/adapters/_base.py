@@ -5,13 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..dialects import Dialect
 from ..errors import DataFlowError
 
-__all__ = ["Adapter", "Connection", "log_sql"]
+if TYPE_CHECKING:
+    from ..discovery import TableInfo
+
+__all__ = ["Adapter", "Connection", "is_ddl", "log_sql"]
 
 
 def log_sql(sql: str, params: Any) -> None:
@@ -19,6 +22,15 @@ def log_sql(sql: str, params: Any) -> None:
     import logging
 
     logging.getLogger("dataflow_engine.sql").info("%s %r", sql, params)
+
+
+_DDL = frozenset({"CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME", "COMMENT", "GRANT", "REVOKE"})
+
+
+def is_ddl(sql: str) -> bool:
+    """Whether a statement changes the schema (its first keyword)."""
+    head = sql.lstrip(" \t\r\n(").split(None, 1)
+    return bool(head) and head[0].upper() in _DDL
 
 
 class Connection(ABC):
@@ -73,6 +85,24 @@ class Adapter(ABC):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    def before(self, sql: str, params: Any) -> None:
+        """Called with every statement before it is sent: the one place existing-schema
+        mode refuses DDL, whatever code path built it, and ``echo`` logs.
+
+        Raises:
+            SchemaError: ``DF-SCHEMA-DDL-REFUSED`` for DDL in existing-schema mode.
+        """
+        if self.settings.existing_schema_mode and is_ddl(sql):
+            from ..errors import SchemaError
+
+            raise SchemaError(
+                f"existing_schema_mode forbids changing the schema; refused: {sql[:120]}",
+                code="DF-SCHEMA-DDL-REFUSED",
+                details={"statement": sql[:500]},
+            )
+        if self.settings.echo:
+            log_sql(sql, params)
+
     @abstractmethod
     async def open(self) -> None:
         """Connect (create the pool); raises ``ConnectError`` when unreachable."""
@@ -90,6 +120,12 @@ class Adapter(ABC):
         self, conn: Connection, table: str, schema: str | None
     ) -> list[str] | None:
         """The column names of a table, or None when it does not exist."""
+
+    async def discover(
+        self, conn: Connection, schema: str | None, tables: Sequence[str] | None
+    ) -> list[TableInfo]:
+        """Tables and views of ``schema`` (the URL's when None), read from the catalogs."""
+        raise NotImplementedError  # pragma: no cover
 
     async def ensure_schema(self, conn: Connection, schema: str) -> None:  # noqa: B027
         """Create the schema a URL names, where the database has schemas."""

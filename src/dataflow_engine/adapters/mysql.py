@@ -17,7 +17,7 @@ from typing import Any
 from .. import errors as e
 from ..config import Settings
 from ..dialects.mysql import MySQLDialect
-from ._base import Adapter, Connection, log_sql
+from ._base import Adapter, Connection
 from ._errors import MYSQL_ERRNO, label
 
 __all__ = ["MySQLAdapter"]
@@ -59,8 +59,7 @@ class _MyConnection(Connection):
         self.named_locks: list[str] = []
 
     async def _run(self, sql: str, params: Sequence[Any], *, many: bool = False) -> Any:
-        if self._adapter.settings.echo:
-            log_sql(sql, params if not many else f"[{len(params)} rows]")
+        self._adapter.before(sql, params if not many else f"[{len(params)} rows]")
         try:
             async with self._conn.cursor() as cur:
                 if many:
@@ -335,6 +334,13 @@ class MySQLAdapter(Adapter):
 
     def acquire(self) -> Any:
         return self._acquire()
+
+    async def discover(
+        self, conn: Connection, schema: str | None, tables: Sequence[str] | None
+    ) -> list[Any]:
+        from ..discovery._mysql import discover
+
+        return await discover(conn, schema or None, tables)
 
     async def table_columns(
         self, conn: Connection, table: str, schema: str | None

@@ -11,7 +11,7 @@ from typing import Any
 from .. import errors as e
 from ..config import Settings
 from ..dialects import PostgresDialect
-from ._base import Adapter, Connection, log_sql
+from ._base import Adapter, Connection
 from ._errors import PG_SQLSTATE, label
 
 __all__ = ["PostgresAdapter"]
@@ -87,18 +87,15 @@ class _PgConnection(Connection):
             raise translated from exc
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
-        if self._adapter.settings.echo:
-            log_sql(sql, params)
+        self._adapter.before(sql, params)
         return await self._guard(self._conn.fetch(sql, *params))  # type: ignore[no-any-return]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        if self._adapter.settings.echo:
-            log_sql(sql, params)
+        self._adapter.before(sql, params)
         return _count(await self._guard(self._conn.execute(sql, *params)))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-        if self._adapter.settings.echo:
-            log_sql(sql, f"[{len(rows)} rows]")
+        self._adapter.before(sql, f"[{len(rows)} rows]")
         await self._guard(self._conn.executemany(sql, rows))
         return len(rows)
 
@@ -109,8 +106,7 @@ class _PgConnection(Connection):
         columns: Sequence[str],
         records: Sequence[Sequence[Any]],
     ) -> int | None:
-        if self._adapter.settings.echo:
-            log_sql(f"COPY {table} ({', '.join(columns)})", f"[{len(records)} rows]")
+        self._adapter.before(f"COPY {table} ({', '.join(columns)})", f"[{len(records)} rows]")
         status = await self._guard(
             self._conn.copy_records_to_table(
                 table, records=records, columns=list(columns), schema_name=schema
@@ -238,6 +234,13 @@ class PostgresAdapter(Adapter):
         """Make the pool replace its connections before they are used again."""
         if self._pool is not None:
             self._expiry = asyncio.ensure_future(self._pool.expire_connections())
+
+    async def discover(
+        self, conn: Connection, schema: str | None, tables: Sequence[str] | None
+    ) -> list[Any]:
+        from ..discovery._postgres import discover
+
+        return await discover(conn, schema or self.dialect.schema, tables)
 
     async def table_columns(
         self, conn: Connection, table: str, schema: str | None

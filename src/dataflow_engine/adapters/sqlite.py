@@ -17,7 +17,7 @@ from .. import errors as e
 from ..config import Settings
 from ..dialects import SQLiteDialect
 from ..query import ascii_classes, pcre_caret
-from ._base import Adapter, Connection, log_sql
+from ._base import Adapter, Connection
 from ._errors import SQLITE_ERRORNAME, label
 
 __all__ = ["SQLiteAdapter"]
@@ -225,20 +225,17 @@ class _SQLiteConnection(Connection):
             ) from exc
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
-        if self._adapter.settings.echo:
-            log_sql(sql, params)
+        self._adapter.before(sql, params)
         raw = self._conn._conn
         return await self._call(lambda: raw.execute(sql, params).fetchall())  # type: ignore[no-any-return]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        if self._adapter.settings.echo:
-            log_sql(sql, params)
+        self._adapter.before(sql, params)
         raw = self._conn._conn
         return await self._call(lambda: raw.execute(sql, params).rowcount)  # type: ignore[no-any-return]
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-        if self._adapter.settings.echo:
-            log_sql(sql, f"[{len(rows)} rows]")
+        self._adapter.before(sql, f"[{len(rows)} rows]")
         raw = self._conn._conn
         return await self._call(lambda: raw.executemany(sql, rows).rowcount)  # type: ignore[no-any-return]
 
@@ -315,7 +312,8 @@ class SQLiteAdapter(Adapter):
             await conn._execute(  # type: ignore[no-untyped-call]
                 lambda: _setup(
                     conn._conn,
-                    not url.is_memory,
+                    # WAL is a lasting change to the file: not on a database someone else owns
+                    not url.is_memory and not self.settings.existing_schema_mode,
                     self.settings.read_only,
                     self.regex_budget,
                     self._regex_gave_up,
@@ -349,6 +347,13 @@ class SQLiteAdapter(Adapter):
 
     def acquire(self) -> Any:
         return self._acquire()
+
+    async def discover(
+        self, conn: Connection, schema: str | None, tables: Sequence[str] | None
+    ) -> list[Any]:
+        from ..discovery._sqlite import discover
+
+        return await discover(conn, schema or None, tables)
 
     async def table_columns(
         self, conn: Connection, table: str, schema: str | None

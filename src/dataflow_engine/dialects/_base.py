@@ -319,7 +319,12 @@ class Dialect:
         if isinstance(ref.root, int):
             base = scope[ref.root]
             return self.json_path_sql(base, ref.path, params) if ref.path else base
-        return self.json_column_sql(self.column(ref.root), ref.path, params)
+        return self.json_column_sql(self.json_source_sql(ref.root), ref.path, params)
+
+    def json_source_sql(self, field: Field) -> str:
+        """The JSON value of a JSON field's column (a conversion where the column of a
+        registered table holds JSON in another type)."""
+        return self.column(field)
 
     def _json_test(self, node: JsonTest, params: Params, scope: tuple[JsonSql, ...]) -> str:
         """The value matches, or one of its elements does when it is an array."""

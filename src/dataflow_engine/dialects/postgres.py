@@ -53,6 +53,22 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _naive(field: Field) -> bool:
+    """A registered ``timestamp without time zone`` column, which holds UTC here."""
+    return field.db_type.startswith("timestamp without")
+
+
+def _to_naive_utc(value: dt.datetime) -> dt.datetime:
+    value = _finite(value)
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
 def _to_uuid(value: Any) -> uuid.UUID:
     return value if type(value) is uuid.UUID else uuid.UUID(bytes=value.bytes)
 
@@ -64,6 +80,8 @@ class PostgresDialect(Dialect):
     max_identifier_length: ClassVar[int] = 63
 
     def encoder(self, field: Field) -> Callable[[Any], Any] | None:
+        if field.kind is FieldKind.DATETIME and _naive(field):
+            return _to_naive_utc
         if field.kind in (FieldKind.DATETIME, FieldKind.DATE):
             return _finite
         return super().encoder(field)
@@ -71,7 +89,19 @@ class PostgresDialect(Dialect):
     def decoder(self, field: Field) -> Callable[[Any], Any] | None:
         if field.kind is FieldKind.UUID:
             return _to_uuid
+        if field.kind is FieldKind.DATETIME and _naive(field):
+            return _as_utc
         return super().decoder(field)
+
+    def json_source_sql(self, field: Field) -> str:
+        # A registered table may hold JSON as json (no operators of its own) or as an
+        # array: both are read as jsonb, so every JSON condition means the same.
+        col = self.column(field)
+        if field.db_type.endswith("[]"):
+            return f"to_jsonb({col})"
+        if field.db_type == "json":
+            return f"({col})::jsonb"
+        return col
 
     def compare_sql(self, field: Field, col: str, op: str, placeholder: str) -> str:
         if op != "=" and field.kind in (FieldKind.STR, FieldKind.ENUM):

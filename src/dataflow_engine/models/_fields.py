@@ -31,6 +31,21 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
+class _DatabaseDefault:
+    """The default of a registered column: the database fills it in when it is omitted."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DATABASE_DEFAULT"
+
+    def __str__(self) -> str:
+        return "<database default>"
+
+
+DATABASE_DEFAULT: Any = _DatabaseDefault()
+
+
 class FieldKind(enum.StrEnum):
     """The logical kind of a column; dialects map each to a column type and codec."""
 
@@ -81,6 +96,8 @@ class Field:
         auto: filled in by the engine (``id``, ``created_at``, ...), not a Create parameter.
         column: the column name in the database.
         item_type: for ``list[T]``, ``T``.
+        db_type: the column's type as the database spells it, for fields registered from
+            an existing table ("" for fields DataFlow declares).
     """
 
     name: str
@@ -94,6 +111,7 @@ class Field:
     item_type: Any = None
     indexed: bool = False
     unique: bool = False
+    db_type: str = ""
 
     def __post_init__(self) -> None:
         if not self.column:

@@ -69,6 +69,11 @@ class ModelDef:
         indexes, unique: lists of field-name lists.
         read_only: True when the table has no primary key (registered tables).
         database: the name of the database the model routes to.
+        stamps: the automatic timestamp columns the engine writes (``created_at`` on
+            insert, ``updated_at`` on every write); none for registered tables.
+        managed: DataFlow owns the table and may create it or add columns; False for a
+            table registered from an existing database.
+        read_only_reason: why a registered model is read-only.
     """
 
     name: str
@@ -86,6 +91,9 @@ class ModelDef:
     schema: str | None = None
     auto_id: bool = True
     source: Any = None
+    stamps: tuple[str, ...] = ("created_at", "updated_at")
+    managed: bool = True
+    read_only_reason: str = ""
 
     @property
     def node_names(self) -> dict[str, str]:

@@ -22,7 +22,7 @@ from ..errors import (
     UnsupportedError,
     ValidationError,
 )
-from ..models import MISSING, Field, FieldKind
+from ..models import DATABASE_DEFAULT, MISSING, Field, FieldKind
 from ..query import (
     And,
     Bound,
@@ -217,13 +217,26 @@ def _validate_record(
 
 
 async def _insert_row(conn: Connection, plan: ModelPlan, values: dict[str, Any]) -> dict[str, Any]:
-    stamp = plan.stamp(plan.dialect.now())
-    encoded = plan.encode_insert_row(values, stamp)
-    if plan.dialect.insert_returning:
-        rows = await conn.fetch(plan.insert_one(), encoded)
+    d = plan.dialect
+    encoded = plan.encode_insert_row(values, plan.stamp(d.now()))
+    sql = plan.insert_one()
+    if plan.db_defaults and DATABASE_DEFAULT in encoded:
+        keyless = any(values.get(f.name) is DATABASE_DEFAULT for f in plan.pk_fields)
+        if keyless and not d.insert_returning:
+            raise UnsupportedError(
+                f"{plan.model.name}: the key would come from a database default, and this "
+                "server cannot return it (no INSERT ... RETURNING); give the key",
+                details={"model": plan.model.name, "dialect": d.name},
+            )
+        columns, kept = plan.without_defaults(encoded)
+        encoded = list(kept)
+        returning = plan.fields if d.insert_returning else None
+        sql = d.insert_sql(plan.model, columns, 1, 1, returning=returning)
+    if d.insert_returning:
+        rows = await conn.fetch(sql, encoded)
         return plan.decode(rows[0])
     # No RETURNING (MySQL): the new key is the generated id, or the key given.
-    new_id = await conn.insert(plan.insert_one(), encoded)
+    new_id = await conn.insert(sql, encoded)
     key = [new_id] if plan.model.auto_id else [values[f.name] for f in plan.pk_fields]
     return await _row_by_key(conn, plan, key)
 
@@ -478,14 +491,10 @@ class UpdateNode(Node):
             key = await _target_key(cls, conn, plan, params)
             p = Params(d)
             sets = [d.set_sql(item, p, now) for item in params["_set"]]
-            sets.append(
-                f"{d.column(cls.model.fields['updated_at'])} = "
-                f"{p.add_field(cls.model.fields['updated_at'], now)}"
-            )
+            sets += plan.update_stamps(p, now)
             where = _row_selector(cls, plan, {"id": key}, p)
             if cls.model.versioned:
                 vcol = d.column(cls.model.fields["version"])
-                sets.append(f"{vcol} = {vcol} + 1")
                 where += f" AND {vcol} = {p.add(params['version'])}"
             sql = f"UPDATE {plan.table} SET {', '.join(sets)} WHERE {where}"
             updated = await _update_returning(conn, plan, sql, p.values, key, params["_set"])
@@ -979,11 +988,7 @@ class UpsertNode(Node):
         now = d.now()
         p = Params(d)
         sets = [d.set_sql(item, p, now) for item in params["_set"]]
-        ua = plan.model.fields["updated_at"]
-        sets.append(f"{d.column(ua)} = {p.add_field(ua, now)}")
-        if plan.model.versioned:
-            vcol = d.column(plan.model.fields["version"])
-            sets.append(f"{vcol} = {vcol} + 1")
+        sets += plan.update_stamps(p, now)
         key = [row[f.name] for f in plan.pk_fields]
         where = plan.pk_where(key, p)
         sql = f"UPDATE {plan.table} SET {', '.join(sets)} WHERE {where}"
@@ -1067,6 +1072,9 @@ class BulkCreateNode(Node):
         want_ids = params["return_ids"]
         if not rows:
             return {"inserted": 0, "ids": [] if want_ids else None}
+        if plan.db_defaults and any(DATABASE_DEFAULT in r for r in rows):
+            async with ctx.atomic() as conn:
+                return await self._insert_with_defaults(conn, plan, rows, ignore, want_ids)
         columns = plan.insert_fields
         async with ctx.atomic() as conn:
             if not ignore and not want_ids:
@@ -1098,6 +1106,47 @@ class BulkCreateNode(Node):
                 for r in await conn.fetch(sql, flat):
                     ids.append(plan.pk_output(decode(r)))
             return {"inserted": len(ids), "ids": ids if want_ids else None}
+
+    @staticmethod
+    async def _insert_with_defaults(
+        conn: Connection,
+        plan: ModelPlan,
+        rows: list[tuple[Any, ...]],
+        ignore: bool,
+        want_ids: bool,
+    ) -> dict[str, Any]:
+        """Records that leave columns to the database's defaults (registered tables): one
+        INSERT per record, in order, naming only the columns the record gives."""
+        d = plan.dialect
+        pk = plan.pk_fields
+        decode = plan.decoder_for(pk)
+        ids: list[Any] = []
+        inserted = 0
+        for row in rows:
+            columns, values = plan.without_defaults(row)
+            returning = pk if d.insert_returning and want_ids else None
+            sql = d.insert_sql(
+                plan.model, columns, 1, 1, returning=returning, ignore_conflicts=ignore
+            )
+            if returning:
+                found = await conn.fetch(sql, values)
+                if found:
+                    inserted += 1
+                    ids.append(plan.pk_output(decode(found[0])))
+                continue
+            if want_ids and plan.model.auto_id:
+                new_id = await conn.insert(sql, values)
+                if new_id is not None:
+                    inserted += 1
+                    ids.append(new_id)
+                continue
+            if want_ids:
+                raise UnsupportedError(
+                    f"{plan.model.name}: return_ids needs INSERT ... RETURNING on this table",
+                    details={"model": plan.model.name, "dialect": d.name},
+                )
+            inserted += await conn.execute(sql, values)
+        return {"inserted": inserted, "ids": ids if want_ids else None}
 
     @staticmethod
     async def _insert_each(
@@ -1214,11 +1263,7 @@ class BulkUpdateNode(Node):
         now = d.now()
         p = Params(d)
         sets = [d.set_sql(item, p, now) for item in params["_set"]]
-        ua = plan.model.fields["updated_at"]
-        sets.append(f"{d.column(ua)} = {p.add_field(ua, now)}")
-        if plan.model.versioned:
-            vcol = d.column(plan.model.fields["version"])
-            sets.append(f"{vcol} = {vcol} + 1")
+        sets += plan.update_stamps(p, now)
         where = plan.where(params["_filter"], p)
         async with ctx.atomic() as conn:
             n = await conn.execute(
@@ -1462,6 +1507,7 @@ class BulkUpsertNode(Node):
                 chosen = params.get("update_fields")
                 match_names = {f.name for f in match}
                 groups: dict[tuple[str, ...], list[list[Any]]] = {}
+                stamps = [plan.updated_at] if plan.updated_at is not None else []
                 for pk_values, record, given in updates:
                     names = tuple(
                         n
@@ -1469,11 +1515,11 @@ class BulkUpsertNode(Node):
                         if n in given and n not in match_names
                     )
                     values = [d.encode(model.fields[n], record[n]) for n in names]
-                    values.append(d.encode(model.fields["updated_at"], now))
+                    values += [d.encode(f, now) for f in stamps]
                     values += [d.encode(f, v) for f, v in zip(pk, pk_values, strict=True)]
                     groups.setdefault(names, []).append(values)
                 for names, value_rows in groups.items():
-                    cols = [model.fields[n] for n in names] + [model.fields["updated_at"]]
+                    cols = [model.fields[n] for n in names] + stamps
                     assignments = ", ".join(
                         f"{d.column(f)} = {d.placeholder(i)}" for i, f in enumerate(cols, 1)
                     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..dialects import Dialect, Params, RowDecoder
 from ..errors import ValidationError
-from ..models import MISSING, Field, FieldKind, ModelDef
+from ..models import DATABASE_DEFAULT, MISSING, Field, FieldKind, ModelDef
 from ..query import Bound
 from ..query import Node as FilterNode
 
@@ -35,8 +35,9 @@ class ModelPlan:
         self.pk_fields = [model.fields[k] for k in model.primary_key]
         # Insert columns: the writable fields, then the columns stamped at write time.
         self.writable: list[Field] = [f for f in self.fields if not f.auto]
-        stamped = ["created_at", "updated_at"] + (["version"] if model.versioned else [])
+        stamped = [*model.stamps, *(["version"] if model.versioned else [])]
         self.stamp_fields: list[Field] = [model.fields[n] for n in stamped]
+        self.updated_at = model.fields["updated_at"] if "updated_at" in model.stamps else None
         self.insert_fields: list[Field] = self.writable + self.stamp_fields
         self.insert_encoders: list[Callable[[Any], Any] | None] = [
             dialect.encoder(f) for f in self.writable
@@ -49,6 +50,8 @@ class ModelPlan:
             for f, enc in zip(self.writable, self.insert_encoders, strict=True)
         ]
         self.soft_delete_field = model.fields.get("deleted_at") if model.soft_delete else None
+        # Registered columns the database fills in when a record omits them.
+        self.db_defaults = [f for f in self.writable if f.default is DATABASE_DEFAULT]
         self._decoders: dict[tuple[str, ...], RowDecoder] = {}
 
     def decoder_for(self, fields: Sequence[Field]) -> RowDecoder:
@@ -75,19 +78,36 @@ class ModelPlan:
     def stamp(self, now: Any) -> tuple[Any, ...]:
         """Encoded values of the stamp columns (created_at, updated_at[, version])."""
         enc = self.dialect.encode
-        values = [enc(self.stamp_fields[0], now), enc(self.stamp_fields[1], now)]
-        if len(self.stamp_fields) > 2:
-            values.append(1)
-        return tuple(values)
+        return tuple(1 if f.name == "version" else enc(f, now) for f in self.stamp_fields)
+
+    def update_stamps(self, params: Any, now: Any) -> list[str]:
+        """SET fragments every UPDATE adds: ``updated_at``, and the version increment."""
+        d = self.dialect
+        sets = []
+        if self.updated_at is not None:
+            sets.append(f"{d.column(self.updated_at)} = {params.add_field(self.updated_at, now)}")
+        if self.model.versioned:
+            vcol = d.column(self.model.fields["version"])
+            sets.append(f"{vcol} = {vcol} + 1")
+        return sets
 
     def encode_insert_row(self, values: dict[str, Any], stamp: tuple[Any, ...]) -> list[Any]:
         """Driver values for ``insert_fields`` from a validated record and a stamp."""
         out = []
         for f, enc in zip(self.writable, self.insert_encoders, strict=True):
             v = values.get(f.name)
-            out.append(enc(v) if enc is not None and v is not None else v)
+            out.append(v if enc is None or v is None or v is DATABASE_DEFAULT else enc(v))
         out.extend(stamp)
         return out
+
+    def without_defaults(self, row: Sequence[Any]) -> tuple[tuple[Field, ...], tuple[Any, ...]]:
+        """The insert columns and values of an encoded row, less the columns left to the
+        database's default."""
+        keep = [i for i, v in enumerate(row) if v is not DATABASE_DEFAULT]
+        return (
+            tuple(self.insert_fields[i] for i in keep),
+            tuple(row[i] for i in keep),
+        )
 
     def encode_rows(self, data: Any) -> list[tuple[Any, ...]] | None:
         """Validate and encode records in one pass (``writable`` column order).
@@ -95,6 +115,8 @@ class ModelPlan:
         The fast path for bulk writes; returns None as soon as a record needs the detailed
         validator (an unknown or missing field, a bad value), which then reports it.
         """
+        if self.db_defaults:
+            return None  # records may leave columns to the database: validated one by one
         if self._encode_rows is None:
             self._encode_rows = self._compile_row_encoder()
         try:
