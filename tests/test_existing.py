@@ -315,6 +315,21 @@ def test_every_node_kind_runs_on_registered_models(existing_url: str) -> None:
         )
         assert upserted["action"] == "created" and upserted["record"]["sku"] == "C"
         assert one(db, "OrderItemCountNode", {"filter": {"order_id": 1}})["count"] == 3
+        merged = one(
+            db,
+            "OrderItemBulkUpsertNode",
+            {
+                "data": [
+                    {"order_id": 1, "line": 3, "sku": "C", "qty": 9},
+                    {"order_id": 2, "line": 1, "sku": "D", "qty": 1, "price": "0.01"},
+                ]
+            },
+        )
+        assert (merged["inserted"], merged["updated"]) == (1, 1)
+        changed = one(db, "OrderItemReadNode", {"id": {"order_id": 1, "line": 3}})
+        assert changed["qty"] == 9
+        fresh = one(db, "OrderItemReadNode", {"id": {"order_id": 2, "line": 1}})
+        assert fresh["price"] == Decimal("0.01")
         one(db, "OrderItemDeleteNode", {"id": {"order_id": 1, "line": 1}})
         # a table without a key is read-only
         with pytest.raises(ReadOnlyError):
@@ -381,6 +396,7 @@ def test_the_registry_versions_change_only_with_the_model(existing_url: str) -> 
         assert first["Employee"]["version"] == 1
         db.register_schema_as_models(tables=["employees"])
         again = {e["model"]: e for e in db.registry_entries()}
+        assert "DataflowModelRegistry" not in db.register_schema_as_models()["registered_models"]
         assert again["Employee"]["version"] == 1  # unchanged
         assert again["Employee"]["checksum"] == first["Employee"]["checksum"]
 

@@ -318,7 +318,10 @@ class DataFlow:
                         "message": f"no table or view named {name!r}",
                     }
                 )
+        own = _registry_model().table_name
         for table in found.values():
+            if wanted is None and table.name == own:
+                continue  # DataFlow's own registry is not one of the application's tables
             model_name = self._free_model_name(model_name_for(table.name), table)
             try:
                 model, skipped = model_from_table(table, model_name)

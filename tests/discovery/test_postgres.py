@@ -525,11 +525,6 @@ def test_connection_lost_midway_raises(schemas: tuple[str, str], pg_database: st
         run_discover(pg_database, schema, wrap=KilledAfterFirstQuery)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PostgresAdapter.translate lets asyncpg's 'released back to the pool' "
-    "InterfaceError through when the server ends an idle checked-out connection",
-)
 def test_connection_killed_while_idle_is_connection_lost(
     schemas: tuple[str, str], pg_database: str
 ) -> None:

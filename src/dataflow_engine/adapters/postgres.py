@@ -64,9 +64,11 @@ class _PgConnection(Connection):
         self._conn = conn
         self._depth = 0
 
-    async def _guard(self, coro: Any) -> Any:
+    async def _guard(self, call: Any) -> Any:
+        """Await ``call()``, translating what the driver raises, including when it raises
+        at the call itself (a pooled connection the driver already took back)."""
         try:
-            return await coro
+            return await call()
         except Exception as exc:
             translated = self._adapter.translate(exc)
             if translated is None:
@@ -88,15 +90,15 @@ class _PgConnection(Connection):
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         self._adapter.before(sql, params)
-        return await self._guard(self._conn.fetch(sql, *params))  # type: ignore[no-any-return]
+        return await self._guard(lambda: self._conn.fetch(sql, *params))  # type: ignore[no-any-return]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         self._adapter.before(sql, params)
-        return _count(await self._guard(self._conn.execute(sql, *params)))
+        return _count(await self._guard(lambda: self._conn.execute(sql, *params)))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         self._adapter.before(sql, f"[{len(rows)} rows]")
-        await self._guard(self._conn.executemany(sql, rows))
+        await self._guard(lambda: self._conn.executemany(sql, rows))
         return len(rows)
 
     async def copy_records(
@@ -108,7 +110,7 @@ class _PgConnection(Connection):
     ) -> int | None:
         self._adapter.before(f"COPY {table} ({', '.join(columns)})", f"[{len(records)} rows]")
         status = await self._guard(
-            self._conn.copy_records_to_table(
+            lambda: self._conn.copy_records_to_table(
                 table, records=records, columns=list(columns), schema_name=schema
             )
         )
@@ -121,7 +123,7 @@ class _PgConnection(Connection):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
         tx = self._conn.transaction()
-        await self._guard(tx.start())
+        await self._guard(tx.start)
         self._depth += 1
         try:
             yield
@@ -133,7 +135,7 @@ class _PgConnection(Connection):
                 pass
             raise
         self._depth -= 1
-        await self._guard(tx.commit())
+        await self._guard(tx.commit)
 
     def transaction(self) -> Any:
         return self._transaction()
@@ -295,8 +297,11 @@ class PostgresAdapter(Adapter):
             asyncpg.exceptions.ConnectionDoesNotExistError,
             asyncpg.exceptions._base.InternalClientError,
         )
+        # A connection the server ended is "closed", or, when it sat idle in our hands,
+        # already detached from its pool ("released back to the pool").
+        gone = ("closed", "released back to the pool")
         if isinstance(exc, lost) or (
-            isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+            isinstance(exc, asyncpg.InterfaceError) and any(g in str(exc) for g in gone)
         ):
             return e.ConnectionLost(
                 f"the connection to PostgreSQL was lost: {exc}; the next call reconnects",
