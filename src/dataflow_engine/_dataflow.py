@@ -356,6 +356,40 @@ class DataFlow:
                 return candidate
             candidate, n = f"{name}{n}", n + 1
 
+    def explain(self, model: str, *, filter: Any = None, pipeline: Any = None) -> dict[str, Any]:
+        """The SQL, parameters and database plan of a List over ``model`` with ``filter``
+        (or of an aggregation ``pipeline``); the statement itself does not run.
+
+        Raises:
+            FilterError: a bad filter or pipeline, with suggestions.
+            ModelError: ``DF-MODEL-UNKNOWN``.
+        """
+        self._check_open()
+        return _loop.run_sync(self.explain_async(model, filter=filter, pipeline=pipeline))
+
+    async def explain_async(
+        self, model: str, *, filter: Any = None, pipeline: Any = None
+    ) -> dict[str, Any]:
+        """Async version of :meth:`explain`."""
+        from .query import parse_filter, parse_pipeline
+
+        self._check_open()
+        definition = self.get_model(model)
+        plan = self._plan(definition)
+        d = self.dialect
+        node = parse_filter(filter, definition)
+        stages = parse_pipeline(pipeline, definition) if pipeline is not None else None
+        await self._ensure_ready(definition)
+        p = Params(d)
+        where = plan.where(node, p)
+        if stages is not None:
+            sql, _ = plan.pipeline_sql(where, stages, p)
+        else:
+            sql = f"SELECT {plan.select} FROM {plan.table} WHERE {where}"
+        async with self._adapter.acquire() as conn:
+            rows = await conn.fetch(d.explain_sql(sql), p.values)
+        return {"sql": sql, "params": list(p.values), "plan": d.explain_result(rows)}
+
     # -- the model registry --------------------------------------------------------------
 
     @property
@@ -618,6 +652,11 @@ class DataFlow:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def server_version(self) -> str:
+        """The database server's version (SQLite's library version for SQLite)."""
+        self._check_open()
+        return _loop.run_sync(self._adapter.server_version())
 
     def describe(self) -> Mapping[str, Any]:
         """Dialect, URL (redacted), safety modes and models."""

@@ -812,6 +812,14 @@ class Dialect:
 
     # -- statements --------------------------------------------------------------------
 
+    def explain_sql(self, sql: str) -> str:
+        """The statement that shows the database's plan for ``sql`` without running it."""
+        return f"EXPLAIN {sql}"
+
+    def explain_result(self, rows: Sequence[Sequence[Any]]) -> Any:
+        """The plan, from the rows ``explain_sql`` returned, as JSON-friendly data."""
+        return [list(r) for r in rows]
+
     def select_list(self, fields: Sequence[Field]) -> str:
         return ", ".join(self.column(f) for f in fields)
 

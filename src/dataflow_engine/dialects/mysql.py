@@ -305,6 +305,12 @@ class MySQLDialect(Dialect):
             return f"AVG({self.quote(acc.source.name)} * 1e0)"
         return super().accumulator_sql(acc)
 
+    def explain_sql(self, sql: str) -> str:
+        return f"EXPLAIN FORMAT=JSON {sql}"
+
+    def explain_result(self, rows: Any) -> Any:
+        return _decode_json(rows[0][0])
+
     def json_text_compare_sql(self, text: str, op: str, placeholder: str) -> str:
         return f"{text} COLLATE {self.collation} {op} {placeholder}"
 

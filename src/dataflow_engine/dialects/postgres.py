@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -177,6 +178,13 @@ class PostgresDialect(Dialect):
             f"(CASE WHEN {value.type} = 'array' THEN jsonb_array_length({value.json}) END "
             f"= {placeholder})"
         )
+
+    def explain_sql(self, sql: str) -> str:
+        return f"EXPLAIN (FORMAT JSON) {sql}"  # never ANALYZE: nothing runs
+
+    def explain_result(self, rows: Any) -> Any:
+        plan = rows[0][0]
+        return json.loads(plan) if isinstance(plan, str) else plan
 
     def in_sql(self, node: In, params: Params) -> str:
         if not node.values:

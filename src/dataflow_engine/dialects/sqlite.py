@@ -119,6 +119,12 @@ class SQLiteDialect(Dialect):
         )
         return source, JsonSql(as_json, f"{alias}.type", f"{alias}.value")
 
+    def explain_sql(self, sql: str) -> str:
+        return f"EXPLAIN QUERY PLAN {sql}"
+
+    def explain_result(self, rows: Any) -> Any:
+        return [{"id": r[0], "parent": r[1], "detail": r[3]} for r in rows]
+
     def unwind_source_sql(self, array: str, element: Field, alias: str) -> tuple[str, str, str]:
         value = f"{alias}.value"
         if element.kind is FieldKind.JSON:

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -807,11 +806,7 @@ async def _aggregate_rows(
     d = plan.dialect
     p = Params(d)
     where = plan.where(params["_filter"], p, include_deleted=params.get("include_deleted", False))
-    columns = ", ".join(f"{d.column(f)} AS {d.quote(f.name)}" for f in plan.fields)
-    base = f"SELECT {columns} FROM {plan.table} WHERE {where}"
-    stages = params["_pipeline"]
-    key = [(replace(plan.model.fields[k], column=k), False) for k in plan.model.primary_key]
-    sql, fields = d.pipeline_sql(base, stages, p, key)
+    sql, fields = plan.pipeline_sql(where, params["_pipeline"], p)
     async with ctx.connection() as conn:
         rows = await conn.fetch(sql, p.values)
     decoders = [(f.name, _pipeline_decoder(d, f)) for f in fields]

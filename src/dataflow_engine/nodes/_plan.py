@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..dialects import Dialect, Params, RowDecoder
@@ -53,6 +54,14 @@ class ModelPlan:
         # Registered columns the database fills in when a record omits them.
         self.db_defaults = [f for f in self.writable if f.default is DATABASE_DEFAULT]
         self._decoders: dict[tuple[str, ...], RowDecoder] = {}
+
+    def pipeline_sql(self, where: str, stages: Any, params: Any) -> tuple[str, list[Field]]:
+        """One statement for an aggregation pipeline over the rows ``where`` selects."""
+        d = self.dialect
+        columns = ", ".join(f"{d.column(f)} AS {d.quote(f.name)}" for f in self.fields)
+        base = f"SELECT {columns} FROM {self.table} WHERE {where}"
+        key = [(replace(f, column=f.name), False) for f in self.pk_fields]
+        return d.pipeline_sql(base, stages, params, key)
 
     def decoder_for(self, fields: Sequence[Field]) -> RowDecoder:
         key = tuple(f.name for f in fields)

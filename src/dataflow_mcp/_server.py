@@ -1,0 +1,774 @@
+"""The MCP server: thin tools over the engine's public API.
+
+Every tool answers with structured content (its output schema comes from the return
+model), and every failure is a tool result the model can read: the engine's error code,
+its message (with the closest valid names) and, for workflows, every diagnostic.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import enum
+import fnmatch
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from dataflow_engine import DataFlow, LocalRuntime, WorkflowBuilder
+from dataflow_engine.discovery import TableInfo
+from dataflow_engine.errors import (
+    DataFlowError,
+    ModelError,
+    ReadOnlyError,
+    WorkflowError,
+    WorkflowValidationError,
+)
+from dataflow_engine.models import ModelDef
+from dataflow_engine.nodes import resolve_node_type
+
+from ._config import ServerConfig
+
+__all__ = ["create_server"]
+
+READ = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+REGISTER = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+
+INSTRUCTIONS = """\
+DataFlow: a database, seen through its own catalogs and queried with MongoDB-style
+filter documents (never raw SQL). Start with describe_database, then search_tables
+(detail="names" first on big databases), describe_table, and query/count/aggregate on a
+table (it is registered on the fly). Filters: {"age": {"$gte": 18}, "$or": [...]}; see
+the dataflow://query-language resource. Answers are capped in rows and bytes: follow
+next_cursor for more. Errors carry a code and the closest valid names."""
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode()}
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+# -- output models ----------------------------------------------------------------------
+
+
+class ToolFailure(BaseModel):
+    code: str = Field(description="the engine's stable error code, e.g. DF-FILTER-UNKNOWN-FIELD")
+    message: str = Field(description="what was wrong and what to do instead")
+    details: dict[str, Any] = Field(default_factory=dict)
+    diagnostics: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class DatabaseInfo(BaseModel):
+    dialect: str
+    server_version: str
+    url: str = Field(description="the URL, password hidden")
+    read_only: bool
+    existing_schema_mode: bool
+    writes_enabled: bool = Field(description="whether the write tools exist on this server")
+    tables: int
+    views: int
+    models: int
+    max_rows: int
+    max_bytes: int
+
+
+class TablesPage(BaseModel):
+    tables: list[Any] = Field(description="names, summaries or full descriptions")
+    total: int = Field(description="tables and views matching the pattern")
+    truncated: bool
+
+
+class TableDescription(BaseModel):
+    table: dict[str, Any]
+
+
+class Registration(BaseModel):
+    registered_models: list[str]
+    generated_nodes: dict[str, dict[str, str]]
+    read_only: dict[str, str]
+    skipped_columns: dict[str, list[dict[str, str]]]
+    errors: list[dict[str, str]]
+
+
+class ModelList(BaseModel):
+    models: list[dict[str, Any]]
+
+
+class ModelDescription(BaseModel):
+    model: dict[str, Any]
+    nodes: dict[str, Any] = Field(description="each node's parameters and outputs")
+
+
+class Records(BaseModel):
+    model: str
+    records: list[dict[str, Any]]
+    count: int
+    truncated: bool = Field(description="more records exist than this answer carries")
+    next_cursor: str | None = Field(description="pass as cursor for the next page")
+
+
+class Count(BaseModel):
+    model: str
+    count: int
+
+
+class Record(BaseModel):
+    model: str
+    found: bool
+    record: dict[str, Any] | None
+
+
+class Explanation(BaseModel):
+    sql: str
+    params: list[Any]
+    plan: Any
+
+
+class Validation(BaseModel):
+    valid: bool
+    diagnostics: list[dict[str, Any]]
+
+
+class WorkflowRun(BaseModel):
+    run_id: str
+    results: dict[str, Any]
+    truncated: bool
+
+
+class WriteResult(BaseModel):
+    dry_run: bool
+    affected: int = Field(description="records created, updated or deleted (or that would be)")
+    sample: list[dict[str, Any]] = Field(description="up to 5 of the records concerned")
+
+
+# -- the server ---------------------------------------------------------------------------
+
+
+class _State:
+    """The database, its discovered tables (read once, refreshed on demand) and caps."""
+
+    def __init__(self, db: DataFlow, config: ServerConfig) -> None:
+        self.db = db
+        self.config = config
+        self.runtime = LocalRuntime(dataflow=db)
+        self._tables: dict[str, TableInfo] | None = None
+        self._lock = threading.Lock()
+
+    def tables(self, refresh: bool = False) -> dict[str, TableInfo]:
+        with self._lock:
+            if self._tables is None or refresh:
+                self._tables = self.db.discover_schema()
+            return self._tables
+
+    def model_for(self, table: str | None, model: str | None) -> ModelDef:
+        """The model named, or the model of a table (registered on the fly, no DDL)."""
+        if model:
+            return self.db.get_model(model)
+        if not table:
+            raise ModelError(
+                "name a table (e.g. table='orders') or a model (model='Order')",
+                code="DF-PARAM-MISSING",
+            )
+        for name in self.db.list_models():
+            found = self.db.get_model(name)
+            if found.table_name == table:
+                return found
+        result = self.db.register_schema_as_models(tables=[table])
+        if result["errors"]:
+            error = result["errors"][0]
+            from difflib import get_close_matches
+
+            close = get_close_matches(table, list(self.tables()), n=3)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise ModelError(
+                f"{error['message']}{hint}",
+                code=error["code"],
+                details={"table": table, "suggestions": close},
+            )
+        return self.db.get_model(result["registered_models"][0])
+
+    def run(self, node_type: str, params: dict[str, Any]) -> dict[str, Any]:
+        wf = WorkflowBuilder()
+        wf.add_node(node_type, "n", params)
+        results, _ = self.runtime.execute(wf.build(self.db))
+        return dict(results["n"])
+
+    def capped(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+        """Rows as JSON values, within the row and byte caps."""
+        out: list[dict[str, Any]] = []
+        size = 0
+        for row in rows[: self.config.max_rows]:
+            plain = _jsonable(row)
+            size += len(json.dumps(plain, ensure_ascii=False))
+            if out and size > self.config.max_bytes:
+                return out, True
+            out.append(plain)
+        return out, len(rows) > self.config.max_rows
+
+
+def _answer(make: Callable[[], BaseModel]) -> CallToolResult:
+    try:
+        out = make()
+    except WorkflowValidationError as exc:
+        diagnostics = [_jsonable(d.to_dict()) for d in exc.diagnostics]
+        if len(exc.diagnostics) == 1:  # one problem: say it plainly
+            only = exc.diagnostics[0]
+            failure = ToolFailure(code=only.code, message=only.message, diagnostics=diagnostics)
+        else:
+            failure = ToolFailure(code=exc.code, message=exc.message, diagnostics=diagnostics)
+    except WorkflowError as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, DataFlowError) else exc
+        failure = ToolFailure(
+            code=cause.code, message=cause.message, details=_jsonable(cause.details)
+        )
+    except DataFlowError as exc:
+        failure = ToolFailure(code=exc.code, message=exc.message, details=_jsonable(exc.details))
+    else:
+        payload = out.model_dump(mode="json")
+        text = json.dumps(payload, ensure_ascii=False)
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structured_content=payload
+        )
+    body = failure.model_dump(mode="json")
+    return CallToolResult(
+        content=[TextContent(type="text", text=f"[{failure.code}] {failure.message}")],
+        structured_content={"error": body},
+        is_error=True,
+    )
+
+
+TableArg = Annotated[
+    str | None,
+    Field(
+        description="a table or view name, exactly as the database spells it", examples=["orders"]
+    ),
+]
+ModelArg = Annotated[
+    str | None, Field(description="a registered model name (instead of table)", examples=["Order"])
+]
+FilterArg = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="a MongoDB-style filter document",
+        examples=[{"status": "paid", "total": {"$gte": 100}}],
+    ),
+]
+
+
+def create_server(config: ServerConfig | None = None, db: DataFlow | None = None) -> MCPServer:
+    """The MCP server over one database.
+
+    By default the database is opened read-only and in existing-schema mode (the engine
+    refuses writes and DDL, and so does the database connection); ``allow_writes`` adds
+    the write tools and opens it writable (still without DDL).
+
+    Args:
+        config: the options (``parse_config`` reads them from argv and the environment).
+        db: an open DataFlow to serve instead of one made from ``config``.
+    """
+    config = config or ServerConfig()
+    if db is None:
+        db = DataFlow(
+            config.database_url,
+            read_only=not config.allow_writes,
+            existing_schema_mode=True,
+            command_timeout=config.statement_timeout,
+            application_id=config.application_id,
+        )
+    state = _State(db, config)
+    server: MCPServer = MCPServer("dataflow", instructions=INSTRUCTIONS)
+
+    @server.tool(annotations=READ)
+    def describe_database(
+        refresh: Annotated[bool, Field(description="read the catalogs again")] = False,
+    ) -> Annotated[CallToolResult, DatabaseInfo]:
+        """The database: dialect, server version, safety mode, table/view/model counts."""
+
+        def make() -> DatabaseInfo:
+            tables = state.tables(refresh)
+            views = sum(1 for t in tables.values() if t.kind == "view")
+            return DatabaseInfo(
+                dialect=db.dialect.name,
+                server_version=db.server_version(),
+                url=db.settings.url.redacted(),
+                read_only=db.settings.read_only,
+                existing_schema_mode=db.settings.existing_schema_mode,
+                writes_enabled=config.allow_writes,
+                tables=len(tables) - views,
+                views=views,
+                models=len(db.list_models()),
+                max_rows=config.max_rows,
+                max_bytes=config.max_bytes,
+            )
+
+        return _answer(make)
+
+    @server.tool(annotations=READ)
+    def search_tables(
+        pattern: Annotated[
+            str, Field(description="a glob (order*) or a substring, any case", examples=["order*"])
+        ] = "*",
+        detail: Annotated[
+            Literal["names", "summary", "full"],
+            Field(description="names: just names; summary: kind, key, size; full: everything"),
+        ] = "summary",
+        limit: Annotated[int, Field(description="at most this many tables", ge=1, le=1000)] = 50,
+    ) -> Annotated[CallToolResult, TablesPage]:
+        """Find tables and views by name, with as much detail as asked (start small)."""
+
+        def make() -> TablesPage:
+            tables = state.tables()
+            glob = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
+            found = [t for n, t in tables.items() if fnmatch.fnmatch(n.lower(), glob.lower())]
+            page = found[:limit]
+            items: list[Any]
+            if detail == "names":
+                items = [t.name for t in page]
+            elif detail == "summary":
+                items = [_summary(t) for t in page]
+            else:
+                items = [_full(t) for t in page]
+            return TablesPage(tables=items, total=len(found), truncated=len(found) > limit)
+
+        return _answer(make)
+
+    @server.tool(annotations=READ)
+    def describe_table(
+        table: Annotated[str, Field(description="the table or view")],
+    ) -> Annotated[CallToolResult, TableDescription]:
+        """Columns (type, nullability, default), primary key, foreign keys both ways,
+        unique constraints, indexes, checks and the row estimate of one table."""
+
+        def make() -> TableDescription:
+            tables = state.tables()
+            if table not in tables:
+                tables = state.tables(refresh=True)
+            if table not in tables:
+                from difflib import get_close_matches
+
+                close = get_close_matches(table, list(tables), n=3)
+                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                raise ModelError(
+                    f"no table or view named {table!r}{hint}",
+                    code="DF-SCHEMA-TABLE-MISSING",
+                    details={"table": table, "suggestions": close},
+                )
+            return TableDescription(table=_full(tables[table]))
+
+        return _answer(make)
+
+    @server.tool(annotations=REGISTER)
+    def register_tables(
+        tables: Annotated[list[str], Field(description="table names", examples=[["orders"]])],
+    ) -> Annotated[CallToolResult, Registration]:
+        """Register tables as models with their nodes (never DDL)."""
+
+        def make() -> Registration:
+            result = db.register_schema_as_models(tables=tables)
+            return Registration(**{k: result[k] for k in Registration.model_fields})
+
+        return _answer(make)
+
+    @server.tool(annotations=READ)
+    def list_models() -> Annotated[CallToolResult, ModelList]:
+        """The registered models: name, table, read-only reason, node names."""
+
+        def make() -> ModelList:
+            models = []
+            for name in db.list_models():
+                m = db.get_model(name)
+                models.append(
+                    {
+                        "name": name,
+                        "table": m.table_name,
+                        "read_only": m.read_only_reason or m.read_only,
+                        "nodes": list(m.node_names.values()),
+                    }
+                )
+            return ModelList(models=models)
+
+        return _answer(make)
+
+    @server.tool(annotations=READ)
+    def describe_model(
+        model: Annotated[str, Field(description="a model name")],
+    ) -> Annotated[CallToolResult, ModelDescription]:
+        """A model's fields and types, and each of its nodes' parameters and outputs."""
+
+        def make() -> ModelDescription:
+            m = db.get_model(model)
+            nodes = {name: _jsonable(db.nodes[name].describe()) for name in m.node_names.values()}
+            return ModelDescription(model=_jsonable(m.to_dict()), nodes=nodes)
+
+        return _answer(make)
+
+    @server.tool(annotations=READ)
+    def query(
+        table: TableArg = None,
+        model: ModelArg = None,
+        filter: FilterArg = None,
+        fields: Annotated[list[str] | None, Field(description="only these fields")] = None,
+        order_by: Annotated[
+            str | list[str] | None, Field(description="'-total' or ['-total', 'id']")
+        ] = None,
+        limit: Annotated[int | None, Field(description="at most this many (capped)", ge=1)] = None,
+        cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None,
+    ) -> Annotated[CallToolResult, Records]:
+        """Records of a table or model matching a filter, a page at a time."""
+
+        def make() -> Records:
+            m = state.model_for(table, model)
+            cap = min(limit or config.max_rows, config.max_rows)
+            params: dict[str, Any] = {"filter": filter, "limit": cap}
+            for key, value in (("fields", fields), ("order_by", order_by), ("cursor", cursor)):
+                if value is not None:
+                    params[key] = value
+            out = state.run(m.node_names["List"], params)
+            rows, cut = state.capped(out["records"])
+            next_cursor = out["next_cursor"]
+            if cut and len(rows) < len(out["records"]):
+                # The byte cap stopped early: ask again for exactly what fits, so the
+                # cursor continues right after the last record returned.
+                out = state.run(m.node_names["List"], {**params, "limit": len(rows)})
+                rows, _ = state.capped(out["records"])
+                next_cursor = out["next_cursor"]
+            return Records(
+                model=m.name,
+                records=rows,
+                count=len(rows),
+                truncated=next_cursor is not None,
+                next_cursor=next_cursor,
+            )
+
+        return _answer(make)
+
+    @server.tool(annotations=READ)
+    def count(
+        table: TableArg = None, model: ModelArg = None, filter: FilterArg = None
+    ) -> Annotated[CallToolResult, Count]:
+        """How many records of a table or model match a filter."""
+
+        def make() -> Count:
+            m = state.model_for(table, model)
+            out = state.run(m.node_names["Count"], {"filter": filter})
+            return Count(model=m.name, count=out["count"])
+
+        return _answer(make)
+
+    @server.tool(annotations=READ)
+    def aggregate(
+        pipeline: Annotated[
+            list[dict[str, Any]],
+            Field(
+                description="$match $group $sort $limit $skip $project $count $unwind stages",
+                examples=[[{"$group": {"_id": "$status", "n": {"$sum": 1}}}]],
+            ),
+        ],
+        table: TableArg = None,
+        model: ModelArg = None,
+    ) -> Annotated[CallToolResult, Records]:
+        """An aggregation pipeline over a table or model, in one statement."""
+
+        def make() -> Records:
+            m = state.model_for(table, model)
+            out = state.run(m.node_names["List"], {"aggregate": pipeline})
+            rows, cut = state.capped(out["records"])
+            return Records(
+                model=m.name, records=rows, count=len(rows), truncated=cut, next_cursor=None
+            )
+
+        return _answer(make)
+
+    @server.tool(annotations=READ)
+    def get_record(
+        id: Annotated[
+            Any, Field(description="the primary key; {'a': 1, 'b': 2} for a composite key")
+        ],
+        table: TableArg = None,
+        model: ModelArg = None,
+    ) -> Annotated[CallToolResult, Record]:
+        """One record by its primary key."""
+
+        def make() -> Record:
+            m = state.model_for(table, model)
+            out = state.run(m.node_names["Read"], {"id": id, "raise_on_not_found": False})
+            found = bool(out.pop("found", True))
+            return Record(model=m.name, found=found, record=_jsonable(out) if found else None)
+
+        return _answer(make)
+
+    @server.tool(annotations=READ)
+    def explain(
+        table: TableArg = None,
+        model: ModelArg = None,
+        filter: FilterArg = None,
+        pipeline: Annotated[
+            list[dict[str, Any]] | None, Field(description="an aggregation pipeline")
+        ] = None,
+    ) -> Annotated[CallToolResult, Explanation]:
+        """The SQL and parameters a filter or pipeline compiles to, and the database's
+        plan for it (the statement is not run)."""
+
+        def make() -> Explanation:
+            m = state.model_for(table, model)
+            out = db.explain(m.name, filter=filter, pipeline=pipeline)
+            return Explanation(
+                sql=out["sql"], params=_jsonable(out["params"]), plan=_jsonable(out["plan"])
+            )
+
+        return _answer(make)
+
+    @server.tool(annotations=READ)
+    def validate_workflow(
+        workflow: Annotated[
+            dict[str, Any],
+            Field(
+                description="{'nodes': [{'id', 'type', 'params'}], 'connections': [{'from', 'to'}]}"
+            ),
+        ],
+    ) -> Annotated[CallToolResult, Validation]:
+        """Every problem in a workflow definition, as build() would report it."""
+
+        def make() -> Validation:
+            from dataflow_engine.workflow import validate_workflow as check
+
+            found = check(workflow, db)
+            errors = [d for d in found if d.severity == "error"]
+            return Validation(valid=not errors, diagnostics=[_jsonable(d.to_dict()) for d in found])
+
+        return _answer(make)
+
+    @server.tool(annotations=READ if not config.allow_writes else REGISTER)
+    def run_workflow(
+        workflow: Annotated[dict[str, Any], Field(description="a workflow definition")],
+    ) -> Annotated[CallToolResult, WorkflowRun]:
+        """Validate and run a workflow; read-only servers run only read nodes."""
+
+        def make() -> WorkflowRun:
+            built = WorkflowBuilder.from_dict(workflow).build(db)
+            if not config.allow_writes:
+                writers = [n.id for n in built.nodes if resolve_node_type(str(n.type), db).writes]
+                if writers:
+                    raise ReadOnlyError(
+                        f"this server is read-only; node(s) {', '.join(writers)} would write",
+                        details={"nodes": writers},
+                    )
+            results, run_id = state.runtime.execute(built)
+            plain = _jsonable(results)
+            text = json.dumps(plain, ensure_ascii=False)
+            truncated = len(text) > config.max_bytes
+            if truncated:
+                plain = {
+                    node: _cap_node(value, config.max_bytes // max(1, len(plain)))
+                    for node, value in plain.items()
+                }
+            return WorkflowRun(run_id=run_id, results=plain, truncated=truncated)
+
+        return _answer(make)
+
+    if config.allow_writes:
+        _add_write_tools(server, state)
+
+    @server.resource("dataflow://schema", mime_type="application/json")
+    def schema_overview() -> str:
+        """Every table and view: kind, primary key, column count, row estimate."""
+        return json.dumps(
+            {"dialect": db.dialect.name, "tables": [_summary(t) for t in state.tables().values()]},
+            ensure_ascii=False,
+        )
+
+    @server.resource("dataflow://models/{name}", mime_type="application/json")
+    def model_resource(name: str) -> str:
+        """One registered model: fields, key, nodes."""
+        return json.dumps(_jsonable(db.get_model(name).to_dict()), ensure_ascii=False)
+
+    @server.resource("dataflow://query-language", mime_type="text/markdown")
+    def query_language() -> str:
+        """The filter and pipeline operators."""
+        from dataflow_engine.query import FIELD_OPERATORS, LOGICAL_OPERATORS, STAGES
+
+        lines = ["# Filter operators"]
+        lines += [f"- `{k}`: {v}" for k, v in {**FIELD_OPERATORS, **LOGICAL_OPERATORS}.items()]
+        lines += ["", "# Pipeline stages"] + [f"- `{k}`: {v}" for k, v in STAGES.items()]
+        return "\n".join(lines)
+
+    @server.prompt()
+    def explore_database(goal: str = "understand what this database holds") -> str:
+        """How to explore an unknown database with these tools."""
+        return (
+            f"Goal: {goal}.\n"
+            "1. Call describe_database for the dialect, safety mode and size.\n"
+            "2. Call search_tables with detail='names' (then 'summary' on what looks "
+            "relevant); never ask for everything at once on a big database.\n"
+            "3. describe_table on the central tables: keys and foreign keys show how they "
+            "join.\n"
+            "4. count, then query with a small limit and fields, to sample real rows.\n"
+            "5. aggregate to summarise (group by a status or a month).\n"
+            "Use filters, not SQL; errors name the closest valid fields and operators."
+        )
+
+    return server
+
+
+def _cap_node(value: Any, budget: int) -> Any:
+    if isinstance(value, dict) and isinstance(value.get("records"), list):
+        rows: list[Any] = []
+        size = 0
+        for row in value["records"]:
+            size += len(json.dumps(row, ensure_ascii=False))
+            if rows and size > budget:
+                break
+            rows.append(row)
+        return {**value, "records": rows, "truncated": True}
+    return value
+
+
+def _summary(table: TableInfo) -> dict[str, Any]:
+    return {
+        "name": table.name,
+        "kind": table.kind,
+        "columns": len(table.columns),
+        "primary_key": list(table.primary_key),
+        "rows": table.row_estimate,
+        **({"comment": table.comment} if table.comment else {}),
+    }
+
+
+def _full(table: TableInfo) -> dict[str, Any]:
+    def column(c: Any) -> dict[str, Any]:
+        out = {"name": c.name, "type": c.type, "nullable": c.nullable}
+        for key in ("default", "generated", "comment", "enum_values"):
+            if getattr(c, key):
+                out[key] = _jsonable(getattr(c, key))
+        if c.auto_increment:
+            out["auto_increment"] = True
+        return out
+
+    def fk(f: Any) -> dict[str, Any]:
+        return {
+            "table": f.table,
+            "columns": list(f.columns),
+            "ref_table": f.ref_table,
+            "ref_columns": list(f.ref_columns),
+            "on_delete": f.on_delete,
+            "on_update": f.on_update,
+        }
+
+    return {
+        "name": table.name,
+        "schema": table.schema,
+        "kind": table.kind,
+        "columns": [column(c) for c in table.columns],
+        "primary_key": list(table.primary_key),
+        "foreign_keys": [fk(f) for f in table.foreign_keys],
+        "referenced_by": [fk(f) for f in table.referenced_by],
+        "unique": [list(u.columns) for u in table.unique],
+        "indexes": [
+            {"name": i.name, "columns": list(i.columns), "unique": i.unique} for i in table.indexes
+        ],
+        "checks": [c.expression for c in table.checks],
+        "rows": table.row_estimate,
+        "comment": table.comment,
+    }
+
+
+def _add_write_tools(server: MCPServer, state: _State) -> None:
+    create = ToolAnnotations(
+        read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
+    )
+    change = ToolAnnotations(
+        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+    )
+    db = state.db
+
+    def sample(m: ModelDef, flt: Any) -> list[dict[str, Any]]:
+        rows = state.run(m.node_names["List"], {"filter": flt, "limit": 5})["records"]
+        return [_jsonable(r) for r in rows]
+
+    @server.tool(annotations=create)
+    def create_records(
+        data: Annotated[list[dict[str, Any]], Field(description="the records to insert")],
+        table: TableArg = None,
+        model: ModelArg = None,
+        dry_run: Annotated[bool, Field(description="validate only; write nothing")] = True,
+    ) -> Annotated[CallToolResult, WriteResult]:
+        """Insert records (one statement per batch, all or nothing)."""
+
+        def make() -> WriteResult:
+            m = state.model_for(table, model)
+            wf = WorkflowBuilder()
+            wf.add_node(m.node_names["BulkCreate"], "n", {"data": data, "return_ids": True})
+            built = wf.build(db)  # validates every record first
+            if dry_run:
+                return WriteResult(dry_run=True, affected=len(data), sample=_jsonable(data[:5]))
+            results, _ = state.runtime.execute(built, transaction=True)
+            return WriteResult(
+                dry_run=False,
+                affected=results["n"]["inserted"],
+                sample=[{"id": _jsonable(i)} for i in (results["n"]["ids"] or [])[:5]],
+            )
+
+        return _answer(make)
+
+    @server.tool(annotations=change)
+    def update_records(
+        filter: Annotated[dict[str, Any], Field(description="which records")],
+        update: Annotated[dict[str, Any], Field(description="{'$set': {...}} or plain values")],
+        table: TableArg = None,
+        model: ModelArg = None,
+        dry_run: Annotated[bool, Field(description="count and show them; change nothing")] = True,
+    ) -> Annotated[CallToolResult, WriteResult]:
+        """Update every record a filter matches, in one statement."""
+
+        def make() -> WriteResult:
+            m = state.model_for(table, model)
+            if dry_run:
+                n = state.run(m.node_names["Count"], {"filter": filter})["count"]
+                return WriteResult(dry_run=True, affected=n, sample=sample(m, filter))
+            out = state.run(m.node_names["BulkUpdate"], {"filter": filter, "update": update})
+            return WriteResult(dry_run=False, affected=out["updated"], sample=[])
+
+        return _answer(make)
+
+    @server.tool(annotations=change)
+    def delete_records(
+        filter: Annotated[dict[str, Any], Field(description="which records")],
+        table: TableArg = None,
+        model: ModelArg = None,
+        dry_run: Annotated[bool, Field(description="count and show them; delete nothing")] = True,
+    ) -> Annotated[CallToolResult, WriteResult]:
+        """Delete every record a filter matches, in one statement."""
+
+        def make() -> WriteResult:
+            m = state.model_for(table, model)
+            if dry_run:
+                n = state.run(m.node_names["Count"], {"filter": filter})["count"]
+                return WriteResult(dry_run=True, affected=n, sample=sample(m, filter))
+            out = state.run(m.node_names["BulkDelete"], {"filter": filter})
+            return WriteResult(dry_run=False, affected=out["deleted"], sample=[])
+
+        return _answer(make)
