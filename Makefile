@@ -9,10 +9,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Install the engine (SQLite only) and run the demo.
+# Install the engine (SQLite) with the MCP server and run the demo: a first workflow, then an
+# MCP client session exploring a sample database.
 demo: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[mcp]'
 	$(BIN)/python examples/quickstart.py
+	$(BIN)/python examples/mcp_session.py
 
 # Install everything for development, then lint, type-check and test.
 test: $(BIN)/python

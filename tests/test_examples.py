@@ -66,3 +66,12 @@ def test_explore_database_samples_every_table() -> None:
     assert "-> customers via customer_id (on delete CASCADE)" in out
     assert "page_views (table; key: no primary key" in out
     assert out.count("sample:") == 3 + 3 + 3 + 2
+
+
+def test_mcp_session_explores_the_shop() -> None:
+    out = _run("mcp_session.py")
+    assert "tools: describe_database, search_tables" in out
+    assert 'tables: ["customers", "order_lines", "orders", "page_views"]' in out
+    assert '{"order_id": 3, "customer_id": 3' in out
+    assert "error: [DF-FILTER-UNKNOWN-FIELD]" in out and "did you mean 'total'?" in out
+    assert "error: [DF-READ-ONLY]" in out

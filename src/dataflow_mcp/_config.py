@@ -48,6 +48,12 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigurationError(f"dataflow-mcp: {message}", code="DF-CONFIG-INVALID")
 
 
+def _label(name: str) -> str:
+    """``max_rows`` -> ``max_rows (--max-rows / DATAFLOW_MCP_MAX_ROWS)``."""
+    var = next((k for k, v in _ENV.items() if v == name), "")
+    return f"{name} (--{name.replace('_', '-')}{' / ' + var if var else ''})"
+
+
 def _bool(name: str, text: str) -> bool:
     low = text.strip().lower()
     if low in ("1", "true", "yes", "on"):
@@ -55,7 +61,7 @@ def _bool(name: str, text: str) -> bool:
     if low in ("0", "false", "no", "off", ""):
         return False
     raise ConfigurationError(
-        f"{name} must be true or false, got {text!r}",
+        f"{_label(name)} must be true or false, got {text!r}",
         code="DF-CONFIG-ENV",
         details={"variable": name},
     )
@@ -66,13 +72,13 @@ def _number(name: str, text: str, kind: type[int] | type[float], minimum: float)
         value = kind(text)
     except ValueError:
         raise ConfigurationError(
-            f"{name} must be a number, got {text!r}",
+            f"{_label(name)} must be a number, got {text!r}",
             code="DF-CONFIG-INVALID",
             details={"option": name},
         ) from None
     if value < minimum:
         raise ConfigurationError(
-            f"{name} must be at least {minimum}, got {value}",
+            f"{_label(name)} must be at least {minimum}, got {value}",
             code="DF-CONFIG-INVALID",
             details={"option": name},
         )

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from dataflow_engine import DataFlow, LocalRuntime, WorkflowBuilder
 from dataflow_engine.discovery import TableInfo
@@ -37,6 +37,9 @@ from dataflow_engine.nodes import resolve_node_type
 from ._config import ServerConfig
 
 __all__ = ["create_server"]
+
+#: The most bytes a listing of tables carries, whatever the limit asked.
+LISTING_BYTES = 7_000
 
 READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
@@ -71,6 +74,22 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     return str(value)
 
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    """A record as JSON values (most values already are)."""
+    return {k: v if type(v) in _PLAIN else _jsonable(v) for k, v in row.items()}
+
+
+#: Records are free-form objects. The schema says only "an array of records": a client
+#: validating an answer against it then does not walk every record (which costs more
+#: than the query itself with a jsonschema validator).
+RecordList = Annotated[
+    list[dict[str, Any]],
+    WithJsonSchema({"type": "array", "description": "records: objects, field -> value"}),
+]
 
 # -- output models ----------------------------------------------------------------------
 
@@ -125,7 +144,7 @@ class ModelDescription(BaseModel):
 
 class Records(BaseModel):
     model: str
-    records: list[dict[str, Any]]
+    records: RecordList
     count: int
     truncated: bool = Field(description="more records exist than this answer carries")
     next_cursor: str | None = Field(description="pass as cursor for the next page")
@@ -162,7 +181,7 @@ class WorkflowRun(BaseModel):
 class WriteResult(BaseModel):
     dry_run: bool
     affected: int = Field(description="records created, updated or deleted (or that would be)")
-    sample: list[dict[str, Any]] = Field(description="up to 5 of the records concerned")
+    sample: RecordList = Field(description="up to 5 of the records concerned")
 
 
 # -- the server ---------------------------------------------------------------------------
@@ -219,18 +238,30 @@ class _State:
 
     def capped(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
         """Rows as JSON values, within the row and byte caps."""
-        out: list[dict[str, Any]] = []
-        size = 0
-        for row in rows[: self.config.max_rows]:
-            plain = _jsonable(row)
-            size += len(json.dumps(plain, ensure_ascii=False))
-            if out and size > self.config.max_bytes:
-                return out, True
-            out.append(plain)
-        return out, len(rows) > self.config.max_rows
+        limit = self.config.max_rows
+        out = [_row(r) for r in rows[:limit]]
+        if len(json.dumps(out, ensure_ascii=False)) <= self.config.max_bytes:
+            return out, len(rows) > limit
+        kept: list[dict[str, Any]] = []
+        size = 2
+        for row in out:
+            size += len(json.dumps(row, ensure_ascii=False)) + 2
+            if kept and size > self.config.max_bytes:
+                break
+            kept.append(row)
+        return kept, True
 
 
-def _answer(make: Callable[[], BaseModel]) -> CallToolResult:
+class _Payload:
+    """An answer already made of JSON values (records): sent as it is, no second pass."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+
+def _answer(make: Callable[[], BaseModel | _Payload]) -> CallToolResult:
     try:
         out = make()
     except WorkflowValidationError as exc:
@@ -248,7 +279,7 @@ def _answer(make: Callable[[], BaseModel]) -> CallToolResult:
     except DataFlowError as exc:
         failure = ToolFailure(code=exc.code, message=exc.message, details=_jsonable(exc.details))
     else:
-        payload = out.model_dump(mode="json")
+        payload = out.model_dump(mode="json") if not isinstance(out, _Payload) else out.data
         text = json.dumps(payload, ensure_ascii=False)
         return CallToolResult(
             content=[TextContent(type="text", text=text)], structured_content=payload
@@ -344,15 +375,16 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
             tables = state.tables()
             glob = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
             found = [t for n, t in tables.items() if fnmatch.fnmatch(n.lower(), glob.lower())]
-            page = found[:limit]
-            items: list[Any]
-            if detail == "names":
-                items = [t.name for t in page]
-            elif detail == "summary":
-                items = [_summary(t) for t in page]
-            else:
-                items = [_full(t) for t in page]
-            return TablesPage(tables=items, total=len(found), truncated=len(found) > limit)
+            describe = {"names": lambda t: t.name, "summary": _summary, "full": _full}[detail]
+            items: list[Any] = []
+            size = 0
+            for t in found[:limit]:
+                item = describe(t)
+                size += len(json.dumps(item, ensure_ascii=False))
+                if items and size > LISTING_BYTES:
+                    break  # progressive disclosure: narrow the pattern or page with limit
+                items.append(item)
+            return TablesPage(tables=items, total=len(found), truncated=len(items) < len(found))
 
         return _answer(make)
 
@@ -440,7 +472,7 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
     ) -> Annotated[CallToolResult, Records]:
         """Records of a table or model matching a filter, a page at a time."""
 
-        def make() -> Records:
+        def make() -> _Payload:
             m = state.model_for(table, model)
             cap = min(limit or config.max_rows, config.max_rows)
             params: dict[str, Any] = {"filter": filter, "limit": cap}
@@ -456,12 +488,14 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
                 out = state.run(m.node_names["List"], {**params, "limit": len(rows)})
                 rows, _ = state.capped(out["records"])
                 next_cursor = out["next_cursor"]
-            return Records(
-                model=m.name,
-                records=rows,
-                count=len(rows),
-                truncated=next_cursor is not None,
-                next_cursor=next_cursor,
+            return _Payload(
+                {
+                    "model": m.name,
+                    "records": rows,
+                    "count": len(rows),
+                    "truncated": next_cursor is not None,
+                    "next_cursor": next_cursor,
+                }
             )
 
         return _answer(make)
