@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import datetime as dt
 import gc
+import json
 import os
 import platform
 import statistics
@@ -813,6 +814,104 @@ class Bench:
             f"{len(sent)} catalog queries; {len(tables)} tables and views in all",
         )
 
+    def mcp_query(self) -> Result:
+        """The MCP ``query`` tool through the SDK's in-memory client, against the engine
+        doing the same List with the same parameters (built per call, as the tool does)."""
+        import anyio
+        from mcp import Client
+
+        from dataflow_engine import DataFlow, LocalRuntime, WorkflowBuilder
+        from dataflow_mcp import ServerConfig, create_server
+
+        self._expect_rows(self.sizes.list_table_rows)
+        args = {
+            "table": TABLE_NAME,
+            "filter": {"age": {"$gte": 30}, "department": "eng"},
+            "order_by": "id",
+            "limit": 100,
+        }
+        server = create_server(ServerConfig(database_url=self.backend.url, max_bytes=10**7))
+        ops = self.sizes.list_ops
+
+        async def through_mcp() -> float:
+            async with Client(server) as client:
+                for _ in range(10):
+                    await client.call_tool("query", args)
+                timings = []
+                for _ in range(self.sizes.list_repeats):
+                    gc.collect()
+                    started = time.perf_counter()
+                    for _ in range(ops):
+                        result = await client.call_tool("query", args)
+                    timings.append((time.perf_counter() - started) / ops)
+                _check(not result.is_error, "the query tool failed")
+                _check(len(result.structured_content["records"]) == 100, "100 records")
+                return statistics.median(timings)
+
+        mcp_time = anyio.run(through_mcp)
+        with DataFlow(self.backend.url, read_only=True, existing_schema_mode=True) as db:
+            model = db.register_schema_as_models(tables=[TABLE_NAME])["registered_models"][0]
+            runtime = LocalRuntime(dataflow=db)
+            params = {k: v for k, v in args.items() if k != "table"}
+
+            def engine_call() -> None:
+                wf = WorkflowBuilder()
+                wf.add_node(f"{model}ListNode", "n", params)
+                runtime.execute(wf.build(db))
+
+            for _ in range(10):
+                engine_call()
+            timings = []
+            for _ in range(self.sizes.list_repeats):
+                gc.collect()
+                started = time.perf_counter()
+                for _ in range(ops):
+                    engine_call()
+                timings.append((time.perf_counter() - started) / ops)
+            engine_time = statistics.median(timings)
+        note = f"per op, {ops} ops x {self.sizes.list_repeats}; baseline: build + execute"
+        return Result(
+            "MCP query tool, 100 rows",
+            self.backend.name,
+            mcp_time,
+            engine_time,
+            f"<= {MCP_QUERY_TARGET:.1f}x",
+            mcp_time / engine_time <= MCP_QUERY_TARGET,
+            note,
+        )
+
+    def mcp_search(self) -> Result:
+        """``search_tables`` at summary level over the discovery workload's tables: the
+        answer's size (run right after ``discover``)."""
+        import anyio
+        from mcp import Client
+
+        from dataflow_mcp import ServerConfig, create_server
+
+        server = create_server(ServerConfig(database_url=self.backend.url))
+
+        async def ask() -> tuple[int, float]:
+            async with Client(server) as client:
+                started = time.perf_counter()
+                result = await client.call_tool(
+                    "search_tables", {"detail": "summary", "limit": 1000}
+                )
+                elapsed = time.perf_counter() - started
+                _check(not result.is_error, "search_tables failed")
+                return len(json.dumps(result.structured_content)), elapsed
+
+        size, elapsed = anyio.run(ask)
+        n = self.sizes.discovery_tables
+        return Result(
+            f"MCP search_tables, {n:,} tables",
+            self.backend.name,
+            elapsed,
+            None,
+            "< 8 KB answer",
+            size < 8_000,
+            f"{size:,} bytes at summary level (first call, discovery included)",
+        )
+
     def aggregate(self) -> Result:
         """$match + $group + $sort over the List workload's table (run right after it)."""
         self._expect_rows(self.sizes.list_table_rows)
@@ -928,8 +1027,10 @@ def run_backend(backend: Backend, sizes: Sizes) -> BackendRun:
             ("create, rebuilt", lambda: b.create(rebuild=True)),
             ("list", b.list_filtered),
             ("aggregate", b.aggregate),  # reads the table the List workload seeded
+            ("mcp query", b.mcp_query),  # so does this
             ("bulk create", b.bulk_create),
             ("discover", b.discover),
+            ("mcp search", b.mcp_search),  # over the tables discover made
         ]
         for name, workload in workloads:
             print(f"  {backend.name}: {name}", file=sys.stderr, flush=True)
@@ -1065,6 +1166,7 @@ def cold_import(sizes: Sizes, env: Mapping[str, str]) -> list[Result]:
 
 COMPILE_TARGET_SECONDS = 20e-6
 DISCOVERY_QUERY_TARGET = 10  # a bounded number, however many tables
+MCP_QUERY_TARGET = 1.5
 
 
 def filter_compile(sizes: Sizes) -> list[Result]:

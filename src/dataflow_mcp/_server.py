@@ -76,11 +76,25 @@ def _jsonable(value: Any) -> Any:
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+_CONVERT: dict[type, Callable[[Any], Any]] = {
+    dt.datetime: dt.datetime.isoformat,
+    dt.date: dt.date.isoformat,
+    dt.time: dt.time.isoformat,
+    Decimal: str,
+    uuid.UUID: str,
+}
 
 
 def _row(row: dict[str, Any]) -> dict[str, Any]:
-    """A record as JSON values (most values already are)."""
-    return {k: v if type(v) in _PLAIN else _jsonable(v) for k, v in row.items()}
+    """A record as JSON values (most values already are; the rest by type)."""
+    out = {}
+    for k, v in row.items():
+        kind = type(v)
+        if kind not in _PLAIN:
+            convert = _CONVERT.get(kind)
+            v = convert(v) if convert is not None else _jsonable(v)
+        out[k] = v
+    return out
 
 
 #: Records are free-form objects. The schema says only "an array of records": a client
@@ -236,12 +250,14 @@ class _State:
         results, _ = self.runtime.execute(wf.build(self.db))
         return dict(results["n"])
 
-    def capped(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
-        """Rows as JSON values, within the row and byte caps."""
+    def capped(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool, str]:
+        """Rows as JSON values within the row and byte caps, whether some were cut, and
+        their JSON text (for the answer's text content)."""
         limit = self.config.max_rows
         out = [_row(r) for r in rows[:limit]]
-        if len(json.dumps(out, ensure_ascii=False)) <= self.config.max_bytes:
-            return out, len(rows) > limit
+        text = json.dumps(out, ensure_ascii=False)
+        if len(text) <= self.config.max_bytes:
+            return out, len(rows) > limit, text
         kept: list[dict[str, Any]] = []
         size = 2
         for row in out:
@@ -249,16 +265,18 @@ class _State:
             if kept and size > self.config.max_bytes:
                 break
             kept.append(row)
-        return kept, True
+        return kept, True, json.dumps(kept, ensure_ascii=False)
 
 
 class _Payload:
-    """An answer already made of JSON values (records): sent as it is, no second pass."""
+    """An answer already made of JSON values: sent as it is, no second pass. ``records``
+    is the JSON text of its records when already made (spliced into the text content)."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "records")
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], records: str | None = None) -> None:
         self.data = data
+        self.records = records
 
 
 def _answer(make: Callable[[], BaseModel | _Payload]) -> CallToolResult:
@@ -279,8 +297,20 @@ def _answer(make: Callable[[], BaseModel | _Payload]) -> CallToolResult:
     except DataFlowError as exc:
         failure = ToolFailure(code=exc.code, message=exc.message, details=_jsonable(exc.details))
     else:
-        payload = out.model_dump(mode="json") if not isinstance(out, _Payload) else out.data
-        text = json.dumps(payload, ensure_ascii=False)
+        if isinstance(out, _Payload):
+            payload = out.data
+            if out.records is not None:  # the records' text is made once
+                rest = json.dumps({k: v for k, v in payload.items() if k != "records"})
+                text = (
+                    f'{{"records": {out.records}, {rest[1:]}'
+                    if len(rest) > 2
+                    else (f'{{"records": {out.records}}}')
+                )
+            else:
+                text = json.dumps(payload, ensure_ascii=False)
+        else:
+            payload = out.model_dump(mode="json")
+            text = json.dumps(payload, ensure_ascii=False)
         return CallToolResult(
             content=[TextContent(type="text", text=text)], structured_content=payload
         )
@@ -480,13 +510,13 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
                 if value is not None:
                     params[key] = value
             out = state.run(m.node_names["List"], params)
-            rows, cut = state.capped(out["records"])
+            rows, cut, text = state.capped(out["records"])
             next_cursor = out["next_cursor"]
             if cut and len(rows) < len(out["records"]):
                 # The byte cap stopped early: ask again for exactly what fits, so the
                 # cursor continues right after the last record returned.
                 out = state.run(m.node_names["List"], {**params, "limit": len(rows)})
-                rows, _ = state.capped(out["records"])
+                rows, _, text = state.capped(out["records"])
                 next_cursor = out["next_cursor"]
             return _Payload(
                 {
@@ -495,7 +525,8 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
                     "count": len(rows),
                     "truncated": next_cursor is not None,
                     "next_cursor": next_cursor,
-                }
+                },
+                text,
             )
 
         return _answer(make)
@@ -530,7 +561,7 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
         def make() -> Records:
             m = state.model_for(table, model)
             out = state.run(m.node_names["List"], {"aggregate": pipeline})
-            rows, cut = state.capped(out["records"])
+            rows, cut, _ = state.capped(out["records"])
             return Records(
                 model=m.name, records=rows, count=len(rows), truncated=cut, next_cursor=None
             )
