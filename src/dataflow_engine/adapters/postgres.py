@@ -166,6 +166,10 @@ class PostgresAdapter(Adapter):
             server_settings = {"application_name": "dataflow"}
             if self.settings.read_only:
                 server_settings["default_transaction_read_only"] = "on"
+            if self.settings.command_timeout is not None:
+                # The server stops a statement itself, even when the client is gone.
+                millis = max(1, int(self.settings.command_timeout * 1000))
+                server_settings["statement_timeout"] = str(millis)
             ssl = url.query.get("sslmode")
             try:
                 self._pool = await asyncpg.create_pool(
