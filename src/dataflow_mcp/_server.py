@@ -28,6 +28,7 @@ from dataflow_engine.errors import (
     DataFlowError,
     ModelError,
     ReadOnlyError,
+    ValidationError,
     WorkflowError,
     WorkflowValidationError,
 )
@@ -219,6 +220,8 @@ class _State:
 
     def model_for(self, table: str | None, model: str | None) -> ModelDef:
         """The model named, or the model of a table (registered on the fly, no DDL)."""
+        _text_arg("table", table)
+        _text_arg("model", model)
         if model:
             return self.db.get_model(model)
         if not table:
@@ -314,6 +317,8 @@ def _answer(make: Callable[[], BaseModel | _Payload]) -> CallToolResult:
         return CallToolResult(
             content=[TextContent(type="text", text=text)], structured_content=payload
         )
+    failure.message = _short(failure.message, 2_000)
+    failure.details = _short(failure.details)
     body = failure.model_dump(mode="json")
     return CallToolResult(
         content=[TextContent(type="text", text=f"[{failure.code}] {failure.message}")],
@@ -397,11 +402,13 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
             Literal["names", "summary", "full"],
             Field(description="names: just names; summary: kind, key, size; full: everything"),
         ] = "summary",
-        limit: Annotated[int, Field(description="at most this many tables", ge=1, le=1000)] = 50,
+        limit: Annotated[int, Field(description="at most this many tables (1 to 1000)")] = 50,
     ) -> Annotated[CallToolResult, TablesPage]:
         """Find tables and views by name, with as much detail as asked (start small)."""
 
         def make() -> TablesPage:
+            _text_arg("pattern", pattern)
+            _at_least_one("limit", limit)
             tables = state.tables()
             glob = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
             found = [t for n, t in tables.items() if fnmatch.fnmatch(n.lower(), glob.lower())]
@@ -426,6 +433,7 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
         unique constraints, indexes, checks and the row estimate of one table."""
 
         def make() -> TableDescription:
+            _text_arg("table", table)
             tables = state.tables()
             if table not in tables:
                 tables = state.tables(refresh=True)
@@ -450,6 +458,8 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
         """Register tables as models with their nodes (never DDL)."""
 
         def make() -> Registration:
+            for name in tables:
+                _text_arg("tables", name)
             result = db.register_schema_as_models(tables=tables)
             return Registration(**{k: result[k] for k in Registration.model_fields})
 
@@ -497,12 +507,14 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
         order_by: Annotated[
             str | list[str] | None, Field(description="'-total' or ['-total', 'id']")
         ] = None,
-        limit: Annotated[int | None, Field(description="at most this many (capped)", ge=1)] = None,
+        limit: Annotated[int | None, Field(description="at most this many (capped)")] = None,
         cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None,
     ) -> Annotated[CallToolResult, Records]:
         """Records of a table or model matching a filter, a page at a time."""
 
         def make() -> _Payload:
+            if limit is not None:
+                _at_least_one("limit", limit)  # and capped below, whatever asked
             m = state.model_for(table, model)
             cap = min(limit or config.max_rows, config.max_rows)
             params: dict[str, Any] = {"filter": filter, "limit": cap}
@@ -610,7 +622,7 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
     @server.tool(annotations=READ)
     def validate_workflow(
         workflow: Annotated[
-            dict[str, Any],
+            Any,
             Field(
                 description="{'nodes': [{'id', 'type', 'params'}], 'connections': [{'from', 'to'}]}"
             ),
@@ -621,19 +633,23 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
         def make() -> Validation:
             from dataflow_engine.workflow import validate_workflow as check
 
-            found = check(workflow, db)
-            errors = [d for d in found if d.severity == "error"]
-            return Validation(valid=not errors, diagnostics=[_jsonable(d.to_dict()) for d in found])
+            _workflow_arg(workflow)
+            found = [_jsonable(d.to_dict()) for d in check(workflow, db)]
+            if not config.allow_writes:
+                found += _write_nodes(workflow, db)
+            errors = [d for d in found if d.get("severity", "error") == "error"]
+            return Validation(valid=not errors, diagnostics=found)
 
         return _answer(make)
 
     @server.tool(annotations=READ if not config.allow_writes else REGISTER)
     def run_workflow(
-        workflow: Annotated[dict[str, Any], Field(description="a workflow definition")],
+        workflow: Annotated[Any, Field(description="a workflow definition")],
     ) -> Annotated[CallToolResult, WorkflowRun]:
         """Validate and run a workflow; read-only servers run only read nodes."""
 
         def make() -> WorkflowRun:
+            _workflow_arg(workflow)
             built = WorkflowBuilder.from_dict(workflow).build(db)
             if not config.allow_writes:
                 writers = [n.id for n in built.nodes if resolve_node_type(str(n.type), db).writes]
@@ -697,6 +713,72 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
         )
 
     return server
+
+
+_MAX_NAME = 512
+
+
+def _text_arg(name: str, value: Any) -> None:
+    """Names and patterns are short: a huge one is refused before any work (and never
+    echoed back whole)."""
+    if isinstance(value, str) and len(value) > _MAX_NAME:
+        raise ValidationError(
+            f"{name} is {len(value):,} characters long; at most {_MAX_NAME} are accepted",
+            code="DF-PARAM-RANGE",
+            details={"param": name, "length": len(value)},
+        )
+
+
+def _at_least_one(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(
+            f"{name} must be a positive integer, got {str(value)[:40]}",
+            code="DF-PARAM-RANGE",
+            details={"param": name},
+        )
+
+
+def _workflow_arg(workflow: Any) -> None:
+    if not isinstance(workflow, dict):
+        raise ValidationError(
+            "workflow must be an object: {'nodes': [{'id', 'type', 'params'}], "
+            f"'connections': [...]}}, got {type(workflow).__name__}",
+            code="DF-WORKFLOW-MALFORMED",
+        )
+
+
+def _write_nodes(workflow: dict[str, Any], db: DataFlow) -> list[dict[str, Any]]:
+    """A read-only server's diagnostics for the nodes of a workflow that would write."""
+    found = []
+    for i, node in enumerate(workflow.get("nodes") or []):
+        if not isinstance(node, dict):
+            continue
+        try:
+            writes = resolve_node_type(str(node.get("type")), db).writes
+        except DataFlowError:
+            continue  # an unknown type: the validator said so already
+        if writes:
+            found.append(
+                {
+                    "code": "DF-READ-ONLY",
+                    "message": f"{node.get('type')} writes, and this server is read-only",
+                    "node_id": node.get("id"),
+                    "path": ["nodes", i, "type"],
+                    "severity": "error",
+                }
+            )
+    return found
+
+
+def _short(value: Any, limit: int = 500) -> Any:
+    """Long strings in error details cut to ``limit`` characters."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + f"... ({len(value):,} characters)"
+    if isinstance(value, dict):
+        return {k: _short(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_short(v, limit) for v in value[:50]]
+    return value
 
 
 def _cap_node(value: Any, budget: int) -> Any:

@@ -61,7 +61,10 @@ class ModelPlan:
         columns = ", ".join(f"{d.column(f)} AS {d.quote(f.name)}" for f in self.fields)
         base = f"SELECT {columns} FROM {self.table} WHERE {where}"
         key = [(replace(f, column=f.name), False) for f in self.pk_fields]
-        return d.pipeline_sql(base, stages, params, key)
+        sql, fields = d.pipeline_sql(base, stages, params, key)
+        if not stages:  # an empty pipeline: the records as they are
+            fields = [replace(f, column=f.name) for f in self.fields]
+        return sql, fields
 
     def decoder_for(self, fields: Sequence[Field]) -> RowDecoder:
         key = tuple(f.name for f in fields)
@@ -195,6 +198,14 @@ class ModelPlan:
     def pk_values(self, value: Any, *, param: str = "id") -> list[Any]:
         """Validated primary-key values from an ``id`` parameter (scalar, list or dict)."""
         fields = self.pk_fields
+        if not fields:
+            reason = self.model.read_only_reason or "it has no primary key"
+            raise ValidationError(
+                f"{self.model.name} records cannot be addressed by {param}: {reason}; "
+                "select them with a filter instead",
+                code="DF-PARAM-CONFLICT",
+                details={"param": param, "model": self.model.name},
+            )
         if len(fields) == 1:
             if isinstance(value, dict) and fields[0].name in value and len(value) == 1:
                 value = value[fields[0].name]
