@@ -791,6 +791,7 @@ class Bench:
         logger = logging.getLogger("dataflow_engine.sql")
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+        propagate, logger.propagate = logger.propagate, False  # counted, not printed
         try:
             with DataFlow(self.backend.url, existing_schema_mode=True, echo=True) as db:
                 db.discover_schema(tables=["disc_0000"])  # connect before timing
@@ -801,6 +802,7 @@ class Bench:
                 elapsed = time.perf_counter() - started
         finally:
             logger.removeHandler(handler)
+            logger.propagate = propagate
         found = [t for t in tables if t.startswith("disc_")]
         _check(len(found) == n, f"discovered {len(found)} of {n} tables")
         _check(tables["disc_0001"].foreign_keys[0].ref_table == "disc_0000", "a foreign key")
@@ -816,7 +818,7 @@ class Bench:
 
     def mcp_query(self) -> Result:
         """The MCP ``query`` tool through the SDK's in-memory client, against the engine
-        doing the same List with the same parameters (built per call, as the tool does)."""
+        building and running the same List per call (a script with new parameters)."""
         import anyio
         from mcp import Client
 

@@ -211,6 +211,8 @@ class _State:
         self.runtime = LocalRuntime(dataflow=db)
         self._tables: dict[str, TableInfo] | None = None
         self._lock = threading.Lock()
+        self._built: dict[str, Any] = {}
+        self._unbuildable: set[str] = set()
 
     def tables(self, refresh: bool = False) -> dict[str, TableInfo]:
         with self._lock:
@@ -248,6 +250,20 @@ class _State:
         return self.db.get_model(result["registered_models"][0])
 
     def run(self, node_type: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One node with these parameters. A node type that needs no parameter is built
+        once and run with the parameters given as overrides (validated by the runtime),
+        the way a script runs a built workflow; the others are built each time."""
+        built = self._built.get(node_type)
+        if built is None and node_type not in self._unbuildable:
+            wf = WorkflowBuilder()
+            wf.add_node(node_type, "n", {})
+            try:
+                built = self._built[node_type] = wf.build(self.db)
+            except WorkflowValidationError:
+                self._unbuildable.add(node_type)
+        if built is not None:
+            results, _ = self.runtime.execute(built, parameters={"n": params})
+            return dict(results["n"])
         wf = WorkflowBuilder()
         wf.add_node(node_type, "n", params)
         results, _ = self.runtime.execute(wf.build(self.db))
