@@ -866,6 +866,8 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
     change = ToolAnnotations(
         read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
     )
+    # upsert_records overwrites what it matches (destructive) and gives the same state
+    # when repeated (idempotent).
     db = state.db
 
     def sample(m: ModelDef, flt: Any) -> list[dict[str, Any]]:
@@ -893,6 +895,49 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
                 dry_run=False,
                 affected=results["n"]["inserted"],
                 sample=[{"id": _jsonable(i)} for i in (results["n"]["ids"] or [])[:5]],
+            )
+
+        return _answer(make)
+
+    @server.tool(annotations=change)
+    def upsert_records(
+        data: Annotated[list[dict[str, Any]], Field(description="the records")],
+        match_fields: Annotated[
+            list[str] | None,
+            Field(description="the fields that identify a record (default: the primary key)"),
+        ] = None,
+        table: TableArg = None,
+        model: ModelArg = None,
+        dry_run: Annotated[bool, Field(description="say how many exist; write nothing")] = True,
+    ) -> Annotated[CallToolResult, WriteResult]:
+        """Insert records, or update those that already exist (matched by key)."""
+
+        def make() -> WriteResult:
+            m = state.model_for(table, model)
+            params: dict[str, Any] = {"data": data}
+            if match_fields is not None:
+                params["match_fields"] = match_fields
+            wf = WorkflowBuilder()
+            wf.add_node(m.node_names["BulkUpsert"], "n", params)
+            built = wf.build(db)  # validates every record first
+            if dry_run:
+                keys = match_fields or list(m.primary_key)
+                matches = [{k: r.get(k) for k in keys} for r in data[:1000]]
+                existing = 0
+                if matches:
+                    flt = {"$or": matches}
+                    existing = state.run(m.node_names["Count"], {"filter": flt})["count"]
+                return WriteResult(
+                    dry_run=True,
+                    affected=len(data),
+                    sample=[{"would_update": existing, "would_insert": len(data) - existing}],
+                )
+            results, _ = state.runtime.execute(built, transaction=True)
+            out = results["n"]
+            return WriteResult(
+                dry_run=False,
+                affected=out["inserted"] + out["updated"],
+                sample=[{"inserted": out["inserted"], "updated": out["updated"]}],
             )
 
         return _answer(make)

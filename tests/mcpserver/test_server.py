@@ -283,6 +283,26 @@ def test_write_tools_only_when_enabled(existing_url: str) -> None:  # noqa: F811
         async with Client(server) as client:
             return {t.name: t.annotations for t in (await client.list_tools()).tools}
 
+    upsert = [
+        {"order_id": 1, "line": 1, "sku": "U", "qty": 4},
+        {"order_id": 5, "line": 1, "sku": "N", "qty": 1},
+    ]
+    one_row = [{"order_id": 1, "line": 1, "sku": "A", "qty": 1}]
+    seeded, preview, merged, read = session(
+        server,
+        [
+            ("create_records", {"table": "order_items", "data": one_row, "dry_run": False}),
+            ("upsert_records", {"table": "order_items", "data": upsert}),
+            ("upsert_records", {"table": "order_items", "data": upsert, "dry_run": False}),
+            ("get_record", {"table": "order_items", "id": {"order_id": 1, "line": 1}}),
+        ],
+    )
+    assert ok(seeded)["affected"] == 1
+    assert ok(preview)["sample"] == [{"would_update": 1, "would_insert": 1}]
+    assert ok(merged)["sample"] == [{"inserted": 1, "updated": 1}]
+    assert ok(read)["record"]["sku"] == "U"
+
     notes = anyio.run(annotations)
     assert notes["delete_records"].destructive_hint and not notes["delete_records"].read_only_hint
     assert notes["create_records"].idempotent_hint is False
+    assert notes["upsert_records"].destructive_hint and notes["upsert_records"].idempotent_hint
