@@ -383,6 +383,11 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
         )
     state = _State(db, config)
     server: MCPServer = MCPServer("dataflow", instructions=INSTRUCTIONS)
+    try:
+        # Models other instances registered (a shared registry): known from the start.
+        db.reconstruct_models_from_registry()
+    except DataFlowError:
+        pass  # no database yet, or no registry: the tools say so when asked
 
     @server.tool(annotations=READ)
     def describe_database(

@@ -306,3 +306,19 @@ def test_write_tools_only_when_enabled(existing_url: str) -> None:  # noqa: F811
     assert notes["delete_records"].destructive_hint and not notes["delete_records"].read_only_hint
     assert notes["create_records"].idempotent_hint is False
     assert notes["upsert_records"].destructive_hint and notes["upsert_records"].idempotent_hint
+
+
+def test_instances_share_models_through_the_registry(existing_url: str) -> None:  # noqa: F811
+    """One instance (writes enabled) registers a table; another, read-only, started later
+    with the same application id, knows the model without registering it. The registry
+    table is made once beforehand: the servers themselves never run DDL."""
+    with DataFlow(existing_url, application_id="fleet") as admin:
+        assert admin.registry_entries() == []
+    first = create_server(
+        ServerConfig(database_url=existing_url, allow_writes=True, application_id="fleet")
+    )
+    (registered,) = session(first, [("register_tables", {"tables": ["order_items"]})])
+    assert ok(registered)["registered_models"] == ["OrderItem"]
+    second = create_server(ServerConfig(database_url=existing_url, application_id="fleet"))
+    (models,) = session(second, [("list_models", {})])
+    assert [m["name"] for m in ok(models)["models"]] == ["OrderItem"]
