@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -12,6 +13,7 @@ from .config import Settings
 from .dialects import Params
 from .errors import (
     ConfigurationError,
+    DatabaseError,
     DataFlowError,
     ModelError,
     SchemaError,
@@ -26,6 +28,8 @@ from .nodes._registry import register_instance, unregister_instance
 
 if TYPE_CHECKING:
     from .discovery import TableInfo
+
+_log = logging.getLogger("dataflow_engine")
 
 __all__ = ["DataFlow"]
 
@@ -418,72 +422,83 @@ class DataFlow:
         columns = await self._adapter.table_columns(conn, model.table_name, schema)
         usable = columns is not None
         s = self.settings
-        if not usable and not s.existing_schema_mode and not s.read_only:
-            if schema:
-                await self._adapter.ensure_schema(conn, schema)
+        if not usable and s.auto_migrate and not s.existing_schema_mode and not s.read_only:
             try:
+                if schema:
+                    await self._adapter.ensure_schema(conn, schema)
                 async with conn.transaction():
                     for statement in self.dialect.create_table_sql(model):
                         await conn.execute(statement)
+                usable = True
             except UniqueViolation:  # created by another process at the same moment
-                pass
-            usable = True
+                usable = True
+            except DatabaseError as exc:
+                # A role that may not create tables still works; its registry stays here.
+                _log.warning("the model registry lives in memory: %s", exc.message)
         self._registry_table = usable
         return usable
 
     async def _save_definitions(self, conn: Connection, models: Sequence[ModelDef]) -> None:
-        """Store each model's definition; the version goes up only when it changed."""
+        """Store each model's definition; the version goes up only when it changed. Where
+        the registry table cannot be used, the registry lives in this process's memory."""
         from .models._serialize import checksum, model_to_definition
 
         usable = await self._registry_usable(conn) and not self.settings.read_only
+        for model in models:
+            definition = model_to_definition(model)
+            digest = checksum(definition)
+            if usable:
+                try:
+                    await self._store_definition(conn, model.name, definition, digest)
+                    continue
+                except DatabaseError as exc:  # e.g. no INSERT privilege on the registry
+                    _log.warning("model %s is registered in memory only: %s", model.name, exc)
+            old = self._memory_registry.get(model.name)
+            version = 1 if old is None else old[2] + (old[1] != digest)
+            self._memory_registry[model.name] = (definition, digest, version)
+
+    async def _store_definition(
+        self, conn: Connection, name: str, definition: dict[str, Any], digest: str
+    ) -> None:
+        """One row of the registry table: inserted, or updated (version + 1) when its
+        checksum differs; the row is locked from the read to the write."""
         registry = _registry_model()
         d = self.dialect
         table = d.table(registry)
         f = registry.fields
         app = self.application_id
-        for model in models:
-            definition = model_to_definition(model)
-            digest = checksum(definition)
-            if not usable:
-                old = self._memory_registry.get(model.name)
-                version = 1 if old is None else old[2] + (old[1] != digest)
-                self._memory_registry[model.name] = (definition, digest, version)
-                continue
-            async with conn.transaction():
+
+        def key(p: Params) -> str:
+            return (
+                f"{d.column(f['application_id'])} = {p.add(app)} AND "
+                f"{d.column(f['model_name'])} = {p.add(name)}"
+            )
+
+        async with conn.transaction():
+            p = Params(d)
+            rows = await conn.fetch(
+                f"SELECT {d.column(f['checksum'])} FROM {table} WHERE {key(p)}" + d.lock_suffix(),
+                p.values,
+            )
+            now = d.now()
+            if not rows:
+                names = ["application_id", "model_name", "definition", "checksum"]
+                names += ["version", "created_at", "updated_at"]
+                values = [app, name, definition, digest, 1, now, now]
+                sql = d.insert_sql(registry, [f[n] for n in names], 1, 1, ignore_conflicts=True)
+                encoded = [d.encode(f[n], v) for n, v in zip(names, values, strict=True)]
+                await conn.execute(sql, encoded)
+            elif rows[0][0] != digest:
                 p = Params(d)
-                where = (
-                    f"{d.column(f['application_id'])} = {p.add(app)} AND "
-                    f"{d.column(f['model_name'])} = {p.add(model.name)}"
+                vcol = d.column(f["version"])
+                new = p.add_field(f["definition"], definition)
+                sets = (
+                    f"{d.column(f['definition'])} = {new}, "
+                    f"{d.column(f['checksum'])} = {p.add(digest)}, "
+                    f"{vcol} = {vcol} + 1, "
+                    f"{d.column(f['updated_at'])} = {p.add_field(f['updated_at'], now)}"
                 )
-                rows = await conn.fetch(
-                    f"SELECT {d.column(f['checksum'])} FROM {table} WHERE {where}"
-                    + d.lock_suffix(),
-                    p.values,
-                )
-                now = d.now()
-                if not rows:
-                    names = ["application_id", "model_name", "definition", "checksum"]
-                    names += ["version", "created_at", "updated_at"]
-                    values = [app, model.name, definition, digest, 1, now, now]
-                    sql = d.insert_sql(registry, [f[n] for n in names], 1, 1, ignore_conflicts=True)
-                    await conn.execute(
-                        sql, [d.encode(f[n], v) for n, v in zip(names, values, strict=True)]
-                    )
-                elif rows[0][0] != digest:
-                    p = Params(d)
-                    vcol = d.column(f["version"])
-                    new = p.add_field(f["definition"], definition)
-                    sets = (
-                        f"{d.column(f['definition'])} = {new}, "
-                        f"{d.column(f['checksum'])} = {p.add(digest)}, "
-                        f"{vcol} = {vcol} + 1, "
-                        f"{d.column(f['updated_at'])} = {p.add_field(f['updated_at'], now)}"
-                    )
-                    where = (
-                        f"{d.column(f['application_id'])} = {p.add(app)} AND "
-                        f"{d.column(f['model_name'])} = {p.add(model.name)}"
-                    )
-                    await conn.execute(f"UPDATE {table} SET {sets} WHERE {where}", p.values)
+                await conn.execute(f"UPDATE {table} SET {sets} WHERE {key(p)}", p.values)
 
     def registry_entries(self) -> list[dict[str, Any]]:
         """This application's registry: ``[{"model", "version", "checksum",
