@@ -149,6 +149,7 @@ def test_pipeline_errors_are_precise(sales: DataFlow) -> None:
         ([{"$project": {"q": {"$add": ["$qty", 1]}}}], "DF-UNSUPPORTED"),
         ([{"$group": {"_id": {"a.b": "$kind"}}}], "DF-FILTER-PIPELINE"),
         ([{"$limit": -1}], "DF-FILTER-PIPELINE"),
+        ([{"$skip": 10**30}], "out of range"),
     ]:
         with pytest.raises(WorkflowValidationError) as info:
             aggregate(sales, pipeline)

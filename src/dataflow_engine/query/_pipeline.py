@@ -109,8 +109,12 @@ def _source(value: Any, fields: dict[str, Field], path: str) -> Field:
 
 
 def _count(value: Any, path: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 2**62:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise FilterError(f"{path} takes a non-negative integer", code="DF-FILTER-PIPELINE")
+    if value > 2**62:
+        raise FilterError(
+            f"{path} takes at most 2**62 ({value} is out of range)", code="DF-FILTER-PIPELINE"
+        )
     return value
 
 
