@@ -14,7 +14,7 @@ import fnmatch
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -28,11 +28,13 @@ from dataflow_engine.errors import (
     DataFlowError,
     ModelError,
     ReadOnlyError,
+    SchemaError,
     ValidationError,
     WorkflowError,
     WorkflowValidationError,
 )
 from dataflow_engine.models import ModelDef
+from dataflow_engine.models._model import suggest
 from dataflow_engine.nodes import resolve_node_type
 
 from ._config import ServerConfig
@@ -238,16 +240,21 @@ class _State:
         result = self.db.register_schema_as_models(tables=[table])
         if result["errors"]:
             error = result["errors"][0]
-            from difflib import get_close_matches
-
-            close = get_close_matches(table, list(self.tables()), n=3)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise ModelError(
-                f"{error['message']}{hint}",
-                code=error["code"],
-                details={"table": table, "suggestions": close},
-            )
+            if error["code"] == "DF-SCHEMA-TABLE-MISSING":
+                raise self.missing(table, self.tables())
+            raise ModelError(error["message"], code=error["code"], details={"table": table})
         return self.db.get_model(result["registered_models"][0])
+
+    @staticmethod
+    def missing(table: str, known: Iterable[str]) -> SchemaError:
+        """``DF-SCHEMA-TABLE-MISSING`` with the closest table names."""
+        close = suggest(table, known)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        return SchemaError(
+            f"no table or view named {table!r}{hint}",
+            code="DF-SCHEMA-TABLE-MISSING",
+            details={"table": table, "suggestions": close},
+        )
 
     def run(self, node_type: str, params: dict[str, Any]) -> dict[str, Any]:
         """One node with these parameters. A node type that needs no parameter is built
@@ -459,15 +466,7 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
             if table not in tables:
                 tables = state.tables(refresh=True)
             if table not in tables:
-                from difflib import get_close_matches
-
-                close = get_close_matches(table, list(tables), n=3)
-                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-                raise ModelError(
-                    f"no table or view named {table!r}{hint}",
-                    code="DF-SCHEMA-TABLE-MISSING",
-                    details={"table": table, "suggestions": close},
-                )
+                raise state.missing(table, tables)
             return TableDescription(table=_full(tables[table]))
 
         return _answer(make)
@@ -875,9 +874,16 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
     # when repeated (idempotent).
     db = state.db
 
-    def sample(m: ModelDef, flt: Any) -> list[dict[str, Any]]:
+    def preview(m: ModelDef, kind: str, params: dict[str, Any]) -> WriteResult:
+        """A dry run of a filtered write: the node is validated as if it ran, then the
+        records it would touch are counted and sampled."""
+        wf = WorkflowBuilder()
+        wf.add_node(m.node_names[kind], "n", params)
+        wf.build(db)
+        flt = params["filter"]
+        n = state.run(m.node_names["Count"], {"filter": flt})["count"]
         rows = state.run(m.node_names["List"], {"filter": flt, "limit": 5})["records"]
-        return [_jsonable(r) for r in rows]
+        return WriteResult(dry_run=True, affected=n, sample=[_row(r) for r in rows])
 
     @server.tool(annotations=create)
     def create_records(
@@ -959,10 +965,10 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
 
         def make() -> WriteResult:
             m = state.model_for(table, model)
+            params = {"filter": filter, "update": update}
             if dry_run:
-                n = state.run(m.node_names["Count"], {"filter": filter})["count"]
-                return WriteResult(dry_run=True, affected=n, sample=sample(m, filter))
-            out = state.run(m.node_names["BulkUpdate"], {"filter": filter, "update": update})
+                return preview(m, "BulkUpdate", params)
+            out = state.run(m.node_names["BulkUpdate"], params)
             return WriteResult(dry_run=False, affected=out["updated"], sample=[])
 
         return _answer(make)
@@ -979,8 +985,7 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
         def make() -> WriteResult:
             m = state.model_for(table, model)
             if dry_run:
-                n = state.run(m.node_names["Count"], {"filter": filter})["count"]
-                return WriteResult(dry_run=True, affected=n, sample=sample(m, filter))
+                return preview(m, "BulkDelete", {"filter": filter})
             out = state.run(m.node_names["BulkDelete"], {"filter": filter})
             return WriteResult(dry_run=False, affected=out["deleted"], sample=[])
 

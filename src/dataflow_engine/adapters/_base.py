@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..config import Settings
 from ..dialects import Dialect
@@ -121,11 +121,18 @@ class Adapter(ABC):
     ) -> list[str] | None:
         """The column names of a table, or None when it does not exist."""
 
+    #: The module of ``dataflow_engine.discovery`` that reads this database's catalogs.
+    discovery_module: ClassVar[str]
+
     async def discover(
         self, conn: Connection, schema: str | None, tables: Sequence[str] | None
     ) -> list[TableInfo]:
         """Tables and views of ``schema`` (the URL's when None), read from the catalogs."""
-        raise NotImplementedError  # pragma: no cover
+        import importlib
+
+        module = importlib.import_module(f"dataflow_engine.discovery.{self.discovery_module}")
+        found: list[TableInfo] = await module.discover(conn, schema or self.dialect.schema, tables)
+        return found
 
     async def ensure_schema(self, conn: Connection, schema: str) -> None:  # noqa: B027
         """Create the schema a URL names, where the database has schemas."""

@@ -192,6 +192,8 @@ class MySQLAdapter(Adapter):
     and SQLite do), not only the rows whose values changed.
     """
 
+    discovery_module = "_mysql"
+
     dialect: MySQLDialect
 
     def __init__(self, settings: Settings) -> None:
@@ -334,13 +336,6 @@ class MySQLAdapter(Adapter):
 
     def acquire(self) -> Any:
         return self._acquire()
-
-    async def discover(
-        self, conn: Connection, schema: str | None, tables: Sequence[str] | None
-    ) -> list[Any]:
-        from ..discovery._mysql import discover
-
-        return await discover(conn, schema or None, tables)
 
     async def table_columns(
         self, conn: Connection, table: str, schema: str | None

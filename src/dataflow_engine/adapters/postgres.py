@@ -144,6 +144,8 @@ class _PgConnection(Connection):
 class PostgresAdapter(Adapter):
     """An asyncpg pool that lives as long as its ``DataFlow``."""
 
+    discovery_module = "_postgres"
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.dialect = PostgresDialect(schema=settings.url.schema)
@@ -240,13 +242,6 @@ class PostgresAdapter(Adapter):
         """Make the pool replace its connections before they are used again."""
         if self._pool is not None:
             self._expiry = asyncio.ensure_future(self._pool.expire_connections())
-
-    async def discover(
-        self, conn: Connection, schema: str | None, tables: Sequence[str] | None
-    ) -> list[Any]:
-        from ..discovery._postgres import discover
-
-        return await discover(conn, schema or self.dialect.schema, tables)
 
     async def table_columns(
         self, conn: Connection, table: str, schema: str | None

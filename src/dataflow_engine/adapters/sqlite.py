@@ -282,6 +282,8 @@ class SQLiteAdapter(Adapter):
     the whole ``async with`` block so a transaction is never interleaved with others.
     """
 
+    discovery_module = "_sqlite"
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.dialect = SQLiteDialect()
@@ -347,13 +349,6 @@ class SQLiteAdapter(Adapter):
 
     def acquire(self) -> Any:
         return self._acquire()
-
-    async def discover(
-        self, conn: Connection, schema: str | None, tables: Sequence[str] | None
-    ) -> list[Any]:
-        from ..discovery._sqlite import discover
-
-        return await discover(conn, schema or None, tables)
 
     async def table_columns(
         self, conn: Connection, table: str, schema: str | None

@@ -13,6 +13,7 @@ __all__ = [
     "dangling_escape",
     "escape_like",
     "is_operator_doc",
+    "like_pattern",
     "unknown_operator",
 ]
 
@@ -54,3 +55,23 @@ def is_operator_doc(value: Any) -> bool:
 def dangling_escape(pattern: str) -> bool:
     trailing = len(pattern) - len(pattern.rstrip("\\"))
     return trailing % 2 == 1
+
+
+def like_pattern(op: str, operand: Any, path: str) -> tuple[str, bool]:
+    """The LIKE pattern of ``$like $ilike $contains $startswith $endswith`` and whether it
+    ignores case; a FilterError for anything but a well-formed string."""
+    if not isinstance(operand, str):
+        raise FilterError(
+            f"{path}: {op} takes a string", code="DF-FILTER-TYPE", details={"operator": op}
+        )
+    if op in ("$like", "$ilike"):
+        if dangling_escape(operand):
+            raise FilterError(
+                f"{path}: the pattern ends with a lone '\\' escaping nothing; write "
+                "'\\\\' for a literal backslash",
+                code="DF-FILTER-MALFORMED",
+                details={"operator": op},
+            )
+        return operand, op == "$ilike"
+    text = escape_like(operand)
+    return {"$contains": f"%{text}%", "$startswith": f"{text}%", "$endswith": f"%{text}"}[op], False

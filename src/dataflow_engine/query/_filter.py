@@ -24,7 +24,7 @@ from ._ast import (
     Or,
     Regex,
 )
-from ._doc import check_depth, dangling_escape, escape_like, is_operator_doc, unknown_operator
+from ._doc import check_depth, escape_like, is_operator_doc, like_pattern, unknown_operator
 from ._json import JSON_OPERATORS, parse_json_condition, split_path
 from ._prepared import Slot, recording_slots
 from ._regex import check_regex
@@ -356,22 +356,8 @@ def _parse_operator(field: Field, op: str, operand: Any, path: str, options: Any
         return Not(_parse_field(field, operand, path))
     if op in ("$like", "$ilike", "$contains", "$startswith", "$endswith"):
         _require_text(field, op, path)
-        if not isinstance(operand, str):
-            raise FilterError(
-                f"{path}: {op} takes a string", code="DF-FILTER-TYPE", details={"operator": op}
-            )
-        if op in ("$like", "$ilike"):
-            if dangling_escape(operand):
-                raise FilterError(
-                    f"{path}: the pattern ends with a lone '\\' escaping nothing; write "
-                    "'\\\\' for a literal backslash",
-                    code="DF-FILTER-MALFORMED",
-                    details={"operator": op},
-                )
-            return Like(field, operand, op == "$ilike")
-        text = escape_like(operand)
-        pattern = {"$contains": f"%{text}%", "$startswith": f"{text}%", "$endswith": f"%{text}"}
-        return Like(field, pattern[op], False)
+        pattern, ignore_case = like_pattern(op, operand, path)
+        return Like(field, pattern, ignore_case)
     if op == "$regex":
         return _regex(field, operand, options, path)
     if op == "$mod":

@@ -32,7 +32,7 @@ from ._ast import (
     Not,
     Or,
 )
-from ._doc import check_depth, dangling_escape, escape_like, is_operator_doc, unknown_operator
+from ._doc import check_depth, is_operator_doc, like_pattern, unknown_operator
 from ._regex import check_regex
 
 __all__ = ["JSON_OPERATORS", "JSON_TYPE_NAMES", "parse_json_condition", "split_path"]
@@ -253,22 +253,8 @@ def _operator(ref: JsonRef, op: str, arg: Any, path: str, options: Any, depth: i
             )
         return Not(parse_json_condition(ref, arg, path, depth))
     if op in _TEXT_OPS:
-        if not isinstance(arg, str):
-            raise FilterError(
-                f"{path}: {op} takes a string", code="DF-FILTER-TYPE", details={"operator": op}
-            )
-        if op in ("$like", "$ilike"):
-            if dangling_escape(arg):
-                raise FilterError(
-                    f"{path}: the pattern ends with a lone '\\' escaping nothing; write "
-                    "'\\\\' for a literal backslash",
-                    code="DF-FILTER-MALFORMED",
-                    details={"operator": op},
-                )
-            return JsonTest(ref, "like", arg, "i" if op == "$ilike" else "")
-        text = escape_like(arg)
-        pattern = {"$contains": f"%{text}%", "$startswith": f"{text}%", "$endswith": f"%{text}"}
-        return JsonTest(ref, "like", pattern[op])
+        pattern, ignore_case = like_pattern(op, arg, path)
+        return JsonTest(ref, "like", pattern, "i" if ignore_case else "")
     if op == "$regex":
         return _regex(ref, arg, options, path)
     if op == "$type":
