@@ -14,6 +14,7 @@ __all__ = [
     "escape_like",
     "is_operator_doc",
     "like_pattern",
+    "split_options",
     "unknown_operator",
 ]
 
@@ -75,3 +76,15 @@ def like_pattern(op: str, operand: Any, path: str) -> tuple[str, bool]:
         return operand, op == "$ilike"
     text = escape_like(operand)
     return {"$contains": f"%{text}%", "$startswith": f"{text}%", "$endswith": f"%{text}"}[op], False
+
+
+def split_options(document: Mapping[str, Any], path: str) -> tuple[dict[str, Any], Any]:
+    """An operator document's operators, and its ``$options`` (valid only with ``$regex``)."""
+    ops = dict(document)
+    has_options = "$options" in ops
+    options = ops.pop("$options", None)
+    if has_options and "$regex" not in ops:
+        raise FilterError(
+            f"{path}: $options is only valid next to $regex", code="DF-FILTER-MALFORMED"
+        )
+    return ops, options

@@ -24,7 +24,14 @@ from ._ast import (
     Or,
     Regex,
 )
-from ._doc import check_depth, escape_like, is_operator_doc, like_pattern, unknown_operator
+from ._doc import (
+    check_depth,
+    escape_like,
+    is_operator_doc,
+    like_pattern,
+    split_options,
+    unknown_operator,
+)
 from ._json import JSON_OPERATORS, parse_json_condition, split_path
 from ._prepared import Slot, recording_slots
 from ._regex import check_regex
@@ -289,13 +296,7 @@ def _parse_field(field: Field, value: Any, path: str) -> Node:
         )
     if not is_operator_doc(value):
         return _eq(field, value, path)
-    ops = dict(value)
-    has_options = "$options" in ops
-    options = ops.pop("$options", None)
-    if has_options and "$regex" not in ops:
-        raise FilterError(
-            f"{path}: $options is only valid next to $regex", code="DF-FILTER-MALFORMED"
-        )
+    ops, options = split_options(value, path)
     items: list[Node] = []
     for op, operand in ops.items():
         items.append(_parse_operator(field, op, operand, f"{path}.{op}", options))

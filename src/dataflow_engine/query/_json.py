@@ -32,7 +32,7 @@ from ._ast import (
     Not,
     Or,
 )
-from ._doc import check_depth, is_operator_doc, like_pattern, unknown_operator
+from ._doc import check_depth, is_operator_doc, like_pattern, split_options, unknown_operator
 from ._regex import check_regex
 
 __all__ = ["JSON_OPERATORS", "JSON_TYPE_NAMES", "parse_json_condition", "split_path"]
@@ -142,13 +142,7 @@ def parse_json_condition(ref: JsonRef, value: Any, path: str, depth: int) -> Nod
                 code="DF-FILTER-MALFORMED",
             )
         return _eq(ref, value, path)
-    ops = dict(value)
-    has_options = "$options" in ops
-    options = ops.pop("$options", None)
-    if has_options and "$regex" not in ops:
-        raise FilterError(
-            f"{path}: $options is only valid next to $regex", code="DF-FILTER-MALFORMED"
-        )
+    ops, options = split_options(value, path)
     items = [_operator(ref, op, arg, f"{path}.{op}", options, depth) for op, arg in ops.items()]
     return items[0] if len(items) == 1 else And(tuple(items))
 
