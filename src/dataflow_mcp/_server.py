@@ -102,9 +102,10 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
 
 #: Records are free-form objects. The schema says only "an array of records": a client
 #: validating an answer against it then does not walk every record (which costs more
-#: than the query itself with a jsonschema validator).
+#: than the query itself with a jsonschema validator). The server side does not walk them
+#: either (``Any``): the tools build them from the engine's rows, already JSON values.
 RecordList = Annotated[
-    list[dict[str, Any]],
+    Any,
     WithJsonSchema({"type": "array", "description": "records: objects, field -> value"}),
 ]
 
@@ -337,7 +338,8 @@ def _answer(make: Callable[[], BaseModel | _Payload]) -> CallToolResult:
         else:
             payload = out.model_dump(mode="json")
             text = json.dumps(payload, ensure_ascii=False)
-        return CallToolResult(
+        # Built from JSON values already: not validated again here (the SDK dumps it).
+        return CallToolResult.model_construct(
             content=[TextContent(type="text", text=text)], structured_content=payload
         )
     failure.message = _short(failure.message, 2_000)
