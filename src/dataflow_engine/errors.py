@@ -154,9 +154,10 @@ class Diagnostic:
         severity: ``"error"`` or ``"warning"``.
         path: a path into the workflow definition, e.g. ``("nodes", 0, "params", "age")``.
         node_id: the node the problem belongs to, when there is one.
+        details: structured facts, e.g. ``{"suggestions": ["age"]}`` for an unknown name.
     """
 
-    __slots__ = ("code", "message", "node_id", "path", "severity")
+    __slots__ = ("code", "details", "message", "node_id", "path", "severity")
 
     def __init__(
         self,
@@ -166,12 +167,14 @@ class Diagnostic:
         path: Sequence[str | int] = (),
         node_id: str | None = None,
         severity: str = "error",
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         self.code = code
         self.message = message
         self.path: tuple[str | int, ...] = tuple(path)
         self.node_id = node_id
         self.severity = severity
+        self.details: dict[str, Any] = dict(details or {})
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -74,7 +74,9 @@ class Problems:
     ) -> None:
         if self.collect:
             self.items.append(
-                Diagnostic(code, message, path=("params", *path), node_id=self.node_id)
+                Diagnostic(
+                    code, message, path=("params", *path), node_id=self.node_id, details=details
+                )
             )
             return
         raise ValidationError(
@@ -89,7 +91,13 @@ class Problems:
                 exc.details["node_id"] = self.node_id
             raise exc
         self.items.append(
-            Diagnostic(exc.code, exc.message, path=("params", *path), node_id=self.node_id)
+            Diagnostic(
+                exc.code,
+                exc.message,
+                path=("params", *path),
+                node_id=self.node_id,
+                details=exc.details,
+            )
         )
 
     def provided(self, name: str) -> bool:

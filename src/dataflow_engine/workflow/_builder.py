@@ -97,7 +97,7 @@ def _structure_problems(definition: Any) -> list[Diagnostic]:
     problems = [
         d
         for d in validate_structure(definition)
-        if d.code in ("DF-WORKFLOW-MALFORMED", "DF-CONNECTION-MALFORMED")
+        if d.code in ("DF-WORKFLOW-MALFORMED", "DF-CONNECTION-MALFORMED", "DF-WORKFLOW-UNKNOWN-KEY")
     ]
     return problems
 
@@ -166,7 +166,8 @@ class WorkflowBuilder:
         Raises:
             WorkflowValidationError: the definition's structure is malformed (nodes or
                 connections that are not objects, endpoints that are not
-                ``"node.path"``): nothing is silently dropped.
+                ``"node.path"``, keys the format does not have): nothing is silently
+                dropped.
         """
         problems = _structure_problems(definition)
         if problems:

@@ -9,7 +9,7 @@ Format::
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AmbiguousNodeTypeError, Diagnostic, NodeTypeError
@@ -103,9 +103,41 @@ def input_path_problem(cls: type[Node], path: str) -> str | None:
     return None
 
 
+_KEYS: dict[str, tuple[str, ...]] = {
+    "workflow": ("nodes", "connections", "$schema"),
+    "node": ("id", "type", "params"),
+    "connection": ("from", "to"),
+}
+
+
+def _unknown_keys(
+    value: Mapping[str, Any], where: str, path: tuple[str | int, ...]
+) -> list[Diagnostic]:
+    """A key the format does not have is a typo (a misspelt 'connections' would drop
+    every connection): reported, never ignored."""
+    from ..models._model import suggest
+
+    allowed = _KEYS[where]
+    out = []
+    for key in value:
+        if key in allowed:
+            continue
+        close = suggest(str(key), [k for k in allowed if not k.startswith("$")])
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        out.append(
+            Diagnostic(
+                "DF-WORKFLOW-UNKNOWN-KEY",
+                f"a {where} has no key {key!r}{hint} (keys: {', '.join(allowed)})",
+                path=(*path, str(key)),
+                details={"key": key, "suggestions": close},
+            )
+        )
+    return out
+
+
 def validate_structure(definition: Mapping[str, Any]) -> list[Diagnostic]:
     """Problems with the shape of a definition alone (no node types are resolved)."""
-    diags: list[Diagnostic] = []
+    diags: list[Diagnostic] = _unknown_keys(definition, "workflow", ())
     nodes = definition.get("nodes")
     if not isinstance(nodes, list):
         diags.append(
@@ -115,6 +147,8 @@ def validate_structure(definition: Mapping[str, Any]) -> list[Diagnostic]:
         )
     else:
         for i, node in enumerate(nodes):
+            if isinstance(node, Mapping):
+                diags += _unknown_keys(node, "node", ("nodes", i))
             if not isinstance(node, Mapping):
                 diags.append(
                     Diagnostic(
@@ -150,6 +184,7 @@ def validate_structure(definition: Mapping[str, Any]) -> list[Diagnostic]:
                 )
             )
             continue
+        diags += _unknown_keys(conn, "connection", ("connections", j))
         for key in ("from", "to"):
             if parse_endpoint(conn.get(key)) is None:
                 diags.append(
@@ -168,6 +203,7 @@ def validate_workflow(
     *,
     prepared: dict[str, tuple[type[Node], dict[str, Any]]] | None = None,
     order: list[str] | None = None,
+    runtime: Mapping[str, Iterable[str]] | None = None,
 ) -> list[Diagnostic]:
     """Every problem in a workflow definition, each with a code, node id and path.
 
@@ -175,7 +211,9 @@ def validate_workflow(
     fields and operators inside filters and updates), connections (unknown nodes,
     outputs and inputs), duplicate ids and cycles. When ``prepared`` is given, it receives
     the node class and validated parameters of every node that has no problem and no
-    incoming connection; ``order`` receives the execution order.
+    incoming connection; ``order`` receives the execution order. ``runtime`` names, per
+    node id, parameter paths (``"filter.age"``) whose values exist only when the program
+    runs (a variable in source code): they are treated like inputs a connection fills.
     """
     diags = validate_structure(definition)  # the shape; what follows skips what it reported
     nodes = definition.get("nodes")
@@ -229,11 +267,20 @@ def validate_workflow(
             cls = all_node_types()[str(node.get("type"))]
         except NodeTypeError as exc:
             diags.append(
-                Diagnostic(exc.code, exc.message, node_id=node_id, path=("nodes", i, "type"))
+                Diagnostic(
+                    exc.code,
+                    exc.message,
+                    node_id=node_id,
+                    path=("nodes", i, "type"),
+                    details=exc.details,
+                )
             )
             continue
         classes[node_id] = cls
     pending: dict[str, set[str]] = {nid: set() for nid in classes}
+    for nid, paths in (runtime or {}).items():
+        if nid in pending:
+            pending[nid].update(paths)
     edges: list[tuple[str, str]] = []
     for j, conn in enumerate(connections):
         if not isinstance(conn, Mapping):
@@ -257,6 +304,7 @@ def validate_workflow(
                         f"connection {key} names unknown node {nid!r}{hint}",
                         path=("connections", j, key),
                         node_id=nid,
+                        details={"suggestions": close},
                     )
                 )
                 ok = False
