@@ -9,9 +9,13 @@ import json
 from pathlib import Path
 
 from dataflow_engine.query import filter_json_schema
+from dataflow_engine.workflow import workflow_json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMAS = {"filter.schema.json": filter_json_schema}
+SCHEMAS = {
+    "filter.schema.json": filter_json_schema,
+    "workflow.schema.json": workflow_json_schema,
+}
 
 
 def render(name: str) -> str:

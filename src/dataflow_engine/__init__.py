@@ -40,7 +40,13 @@ from .errors import (
     WorkflowError,
     WorkflowValidationError,
 )
-from .workflow import AsyncLocalRuntime, LocalRuntime, Workflow, WorkflowBuilder
+from .workflow import (
+    AsyncLocalRuntime,
+    LocalRuntime,
+    Workflow,
+    WorkflowBuilder,
+    workflow_json_schema,
+)
 
 __version__ = "0.1.0"
 
@@ -72,4 +78,5 @@ __all__ = [
     "WorkflowError",
     "WorkflowValidationError",
     "__version__",
+    "workflow_json_schema",
 ]

@@ -106,7 +106,8 @@ def update_json_schema() -> dict[str, Any]:
         "anyOf": [
             {
                 "type": "object",
-                "patternProperties": {"^[^$].*$": _VALUE},
+                # a value to store: any JSON, '$' keys inside a JSON document included
+                "patternProperties": {"^[^$].*$": {}},
                 "additionalProperties": False,
             },
             {

@@ -3,6 +3,7 @@
 from ._builder import Workflow, WorkflowBuilder
 from ._definition import execution_order, validate_workflow
 from ._runtime import AsyncLocalRuntime, LocalRuntime, execute_workflow
+from ._schema import workflow_json_schema
 
 __all__ = [
     "AsyncLocalRuntime",
@@ -12,4 +13,5 @@ __all__ = [
     "execute_workflow",
     "execution_order",
     "validate_workflow",
+    "workflow_json_schema",
 ]
