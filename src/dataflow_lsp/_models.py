@@ -17,11 +17,13 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import enum
+import os
 import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import parso
@@ -35,7 +37,17 @@ from ._document import Span
 
 _PARSO: Any = parso  # untyped: its trees are handled as Any
 
-__all__ = ["ClassSpec", "ModelSet", "ModelSource", "SourceModels", "line_starts", "read_models"]
+__all__ = [
+    "SKIP_DIRS",
+    "ClassSpec",
+    "ModelSet",
+    "ModelSource",
+    "SourceModels",
+    "line_starts",
+    "python_files",
+    "read_models",
+    "read_project_models",
+]
 
 _TYPES: dict[str, Any] = {
     "str": str,
@@ -368,6 +380,10 @@ class ModelSet:
         self._rebuild()
         return True
 
+    def uris(self) -> list[str]:
+        """The files that declare models or Enum classes."""
+        return list(self._files)
+
     def declared(self, uri: str) -> list[ModelSource]:
         """The model classes a file declares (built or refused)."""
         found = self._files.get(uri)
@@ -429,3 +445,61 @@ def _same(a: SourceModels, b: SourceModels) -> bool:
         )
 
     return shape(a) == shape(b)
+
+
+#: Folders never read for models: environments, caches, build output.
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".venv",
+        "venv",
+        "node_modules",
+        "__pycache__",
+        "site-packages",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        "build",
+        "dist",
+        ".tox",
+    }
+)
+
+
+def python_files(root: Path, limit: int = 5_000) -> Iterator[Path]:
+    """The Python files under ``root`` (a file is itself), skipping environments and
+    caches, at most ``limit``."""
+    if root.is_file():
+        yield root
+        return
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                seen += 1
+                if seen > limit:
+                    return
+                yield Path(dirpath, name)
+
+
+def read_project_models(paths: Iterable[Path]) -> ModelSet:
+    """The models declared under ``paths`` (files or folders), read without running
+    any of it: what ``dataflow schema export`` and the language server know.
+
+    Example::
+
+        models = read_project_models([Path("src")])
+        schema = workflow_json_schema(models.dataflow.nodes)
+    """
+    models = ModelSet()
+    for root in paths:
+        for path in python_files(root):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            uri = path.resolve().as_uri()
+            models.update(uri, read_models(uri, text))
+    return models
