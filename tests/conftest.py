@@ -10,10 +10,12 @@ gets its own schema. When a server is unreachable its tests are skipped, unless
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,9 +49,21 @@ async def _pg_admin(sql: str, database: str | None = None) -> None:
         await conn.close()
 
 
+def _run(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run an admin coroutine to completion, also from a fixture set up inside a running
+    event loop (async tests): there, on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(make())
+        return
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(make())).result()
+
+
 def pg_admin(sql: str, database: str | None = None) -> None:
     """Run one statement as the PostgreSQL admin (test setup only, never the engine)."""
-    asyncio.run(_pg_admin(sql, database))
+    _run(lambda: _pg_admin(sql, database))
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +100,7 @@ async def _mysql_admin(sql: str) -> None:
 
 def mysql_admin(sql: str) -> None:
     """Run one statement as the MySQL admin (test setup only, never the engine)."""
-    asyncio.run(_mysql_admin(sql))
+    _run(lambda: _mysql_admin(sql))
 
 
 @pytest.fixture(scope="session")
