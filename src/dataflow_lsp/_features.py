@@ -42,6 +42,7 @@ _ON_KEY = {
     "DF-PARAM-UNKNOWN-FIELD",
     "DF-PARAM-DUPLICATE",
     "DF-PARAM-READ-ONLY-FIELD",
+    "DF-WORKFLOW-UNKNOWN-KEY",  # a misspelt "conections": the key, not its list
 }
 #: Codes whose diagnostic names a field or operator somewhere inside a document.
 _INSIDE = {"DF-FILTER-UNKNOWN-FIELD", "DF-FILTER-UNKNOWN-OPERATOR", "DF-UPDATE-UNKNOWN-FIELD"}

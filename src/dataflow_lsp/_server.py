@@ -32,7 +32,7 @@ from ._features import (
     node_at,
     placeholder,
 )
-from ._models import ModelSet, line_starts, read_models
+from ._models import ModelSet, SourceModels, line_starts, python_files, read_models
 from ._python import cursor_python, parse_python
 
 __all__ = ["DataFlowLanguageServer", "create_server"]
@@ -40,22 +40,6 @@ __all__ = ["DataFlowLanguageServer", "create_server"]
 log = logging.getLogger("dataflow_lsp")
 _PARSO: Any = parso  # untyped
 
-_SKIP_DIRS = {
-    ".git",
-    ".hg",
-    ".venv",
-    "venv",
-    "node_modules",
-    "__pycache__",
-    "site-packages",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".pytest_cache",
-    "build",
-    "dist",
-    ".tox",
-}
-_MAX_SCAN_FILES = 5_000
 _SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
     "warning": types.DiagnosticSeverity.Warning,
@@ -147,6 +131,8 @@ class DataFlowLanguageServer(LanguageServer):
         self.debounce = debounce
         self.grammar: Any = _PARSO.load_grammar(version="3.11")
         self.pull = False
+        self.snippets = False
+        self.ready = asyncio.Event()  # set once the workspace's models are read
         self._pending: dict[str, asyncio.Task[None]] = {}
         self.database_url: str | None = None
 
@@ -205,8 +191,8 @@ class DataFlowLanguageServer(LanguageServer):
         return out
 
     def publish(self, doc: _Doc) -> None:
-        if self.pull:
-            return
+        if self.pull or not self.ready.is_set():
+            return  # before the workspace is read, every node type would look unknown
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
                 uri=doc.uri, diagnostics=self.diagnostics(doc), version=doc.version
@@ -236,25 +222,24 @@ class DataFlowLanguageServer(LanguageServer):
         for uri in list(self.docs):
             self.schedule(uri)
 
-    def scan(self, folders: Iterable[str]) -> int:
-        """Read the models of the workspace's Python files (not open in the editor)."""
-        seen = 0
+    def scan(self, folders: Iterable[str]) -> list[tuple[str, SourceModels]]:
+        """What the workspace's Python files declare (read in a worker thread; applied
+        on the server's loop by :meth:`apply_scan`, so models change in one place)."""
+        found = []
         for folder in folders:
-            root = _uri_path(folder)
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(".")]
-                for name in filenames:
-                    if not name.endswith(".py"):
-                        continue
-                    seen += 1
-                    if seen > _MAX_SCAN_FILES:
-                        return seen
-                    path = FsPath(dirpath, name)
-                    uri = path.resolve().as_uri()
-                    if uri in self.docs:
-                        continue
-                    self.read_file(uri, path)
-        return seen
+            for path in python_files(FsPath(_uri_path(folder))):
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    continue
+                uri = path.resolve().as_uri()
+                found.append((uri, read_models(uri, text)))
+        return found
+
+    def apply_scan(self, found: list[tuple[str, SourceModels]]) -> None:
+        for uri, declared in found:
+            if uri not in self.docs:  # an open document is newer than its file
+                self.models.update(uri, declared)
 
     def read_file(self, uri: str, path: FsPath) -> None:
         try:
@@ -321,6 +306,9 @@ def create_server(debounce: float = 0.15) -> DataFlowLanguageServer:
         url = options.get("databaseUrl") if isinstance(options, dict) else None
         ls.database_url = url or os.environ.get("DATAFLOW_DATABASE_URL") or None
         ls.pull = _supports(params.capabilities, "text_document.diagnostic")
+        ls.snippets = _supports(
+            params.capabilities, "text_document.completion.completion_item.snippet_support"
+        )
         if isinstance(options, dict) and isinstance(options.get("debounce"), int | float):
             ls.debounce = max(0.0, float(options["debounce"]))
 
@@ -329,8 +317,11 @@ def create_server(debounce: float = 0.15) -> DataFlowLanguageServer:
         folders = [f.uri for f in (ls.workspace.folders or {}).values()]
         if not folders and ls.workspace.root_uri:
             folders = [ls.workspace.root_uri]
+        ls.apply_scan(await asyncio.to_thread(ls.scan, folders))
+        ls.ready.set()
+        for doc in list(ls.docs.values()):
+            ls.publish(doc)  # opened while the workspace was being read
         before = ls.models.version
-        await asyncio.to_thread(ls.scan, folders)
         if ls.database_url:
             try:
                 names = await asyncio.to_thread(ls.load_database_models, ls.database_url)
@@ -346,24 +337,31 @@ def create_server(debounce: float = 0.15) -> DataFlowLanguageServer:
                         f"dataflow: could not read models from the database: {exc}",
                     )
                 )
+        if ls.models.version != before:
+            ls.models_changed()
         if _supports(
             ls.client_capabilities, "workspace.did_change_watched_files.dynamic_registration"
         ):
-            await ls.client_register_capability_async(
-                types.RegistrationParams(
-                    registrations=[
-                        types.Registration(
-                            id="dataflow-watch",
-                            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
-                            register_options=types.DidChangeWatchedFilesRegistrationOptions(
-                                watchers=[types.FileSystemWatcher(glob_pattern="**/*.py")]
-                            ),
-                        )
-                    ]
+            try:
+                await ls.client_register_capability_async(
+                    types.RegistrationParams(
+                        registrations=[
+                            types.Registration(
+                                id="dataflow-watch",
+                                method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                                register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                                    watchers=[types.FileSystemWatcher(glob_pattern="**/*.py")]
+                                ),
+                            )
+                        ]
+                    )
                 )
-            )
-        if ls.models.version != before:
-            ls.models_changed()
+            except Exception as exc:  # the client refused: open documents still update
+                ls.window_log_message(
+                    types.LogMessageParams(
+                        types.MessageType.Info, f"dataflow: files are not watched: {exc}"
+                    )
+                )
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: DataFlowLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
@@ -433,9 +431,13 @@ def create_server(debounce: float = 0.15) -> DataFlowLanguageServer:
             identifier="dataflow", inter_file_dependencies=True, workspace_diagnostics=False
         ),
     )
-    def pull_diagnostics(
+    async def pull_diagnostics(
         ls: DataFlowLanguageServer, params: types.DocumentDiagnosticParams
     ) -> types.DocumentDiagnosticReport:
+        try:  # answer with the workspace's models known, unless reading them stalls
+            await asyncio.wait_for(ls.ready.wait(), timeout=30)
+        except TimeoutError:
+            pass
         doc = ls.docs.get(params.text_document.uri)
         items = ls.diagnostics(doc) if doc is not None else []
         return types.RelatedFullDocumentDiagnosticReport(items=items)
@@ -456,6 +458,8 @@ def create_server(debounce: float = 0.15) -> DataFlowLanguageServer:
             return None
         items = []
         for c in completions(cursor, ls.models, language=doc.language):
+            if c.snippet and not ls.snippets:  # the client cannot expand a snippet
+                c.snippet, c.insert = False, None
             text = c.insert if c.insert is not None else c.label
             end = cursor.replace.end
             if c.snippet and doc.text[end : end + 1] in ('"', "'"):
@@ -515,10 +519,16 @@ def create_server(debounce: float = 0.15) -> DataFlowLanguageServer:
             if diag.source != "dataflow":
                 continue
             start, end = doc.lines.offset(diag.range.start), doc.lines.offset(diag.range.end)
-            for f in findings:
-                if f.span != Span(start, end) or f.code != diag.code:
-                    continue
-                actions += _fixes(ls, doc, f, diag)
+            # several findings can share a span and code (each missing parameter is
+            # reported on the node type): the one with the diagnostic's message is it
+            same = [f for f in findings if f.span == Span(start, end) and f.code == diag.code]
+            f = next((f for f in same if f.message == diag.message), same[0] if same else None)
+            if f is None:
+                continue
+            for action in _fixes(ls, doc, f, diag):
+                # one "add the missing parameters" adds them all: offered once
+                if not any((a.title, a.edit) == (action.title, action.edit) for a in actions):
+                    actions.append(action)
         return actions
 
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)

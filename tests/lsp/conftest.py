@@ -135,3 +135,41 @@ async def client(lsp_client: LanguageClient, workspace: Path) -> AsyncIterator[N
 def lsp(client: LanguageClient, workspace: Path) -> Session:
     """A session with the server (Neovim 0.9's capabilities: pushed diagnostics)."""
     return Session(client, workspace)
+
+
+def pull_capabilities() -> types.ClientCapabilities:
+    """VS Code's capabilities, with pull diagnostics.
+
+    pytest-lsp's record of VS Code is of version 1.65, from before LSP 3.17: it has no
+    ``textDocument.diagnostic``. Current versions declare it as here.
+    """
+    capabilities = client_capabilities("visual-studio-code")
+    assert capabilities.text_document is not None
+    capabilities.text_document.diagnostic = types.DiagnosticClientCapabilities(
+        dynamic_registration=True, related_document_support=True
+    )
+    return capabilities
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def pull_client(lsp_client: LanguageClient, workspace: Path) -> AsyncIterator[None]:
+    @lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register(params: types.RegistrationParams) -> None:
+        """VS Code registers the file watchers the server asks for."""
+
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=pull_capabilities(),
+            root_uri=workspace.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="shop")],
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.fixture
+def pull_lsp(pull_client: LanguageClient, workspace: Path) -> Session:
+    """A session with the server whose client pulls diagnostics (VS Code's capabilities):
+    the server answers ``textDocument/diagnostic`` and pushes none."""
+    return Session(pull_client, workspace)

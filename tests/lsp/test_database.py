@@ -13,7 +13,6 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from dataflow_engine import DataFlow
-
 from tests.support import one
 
 from .conftest import SERVER, Session
