@@ -21,6 +21,7 @@ def test_root_all_is_sorted_and_complete() -> None:
         "dialects",
         "discovery",
         "errors",
+        "migrations",
         "models",
         "nodes",
         "query",

@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -87,6 +88,123 @@ def schema_export(paths: tuple[Path, ...], database_url: str | None, out: Path |
         out.write_text(text, encoding="utf-8")
         models_count = len(models.dataflow.list_models())
         click.echo(f"wrote {out} ({models_count} models, {len(nodes)} node types)", err=True)
+
+
+@cli.group()
+def migrate() -> None:
+    """Judge schema changes against the live database."""
+
+
+_SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
+
+
+@migrate.command("assess")
+@click.argument("ddl")
+@click.option(
+    "--url",
+    "url",
+    envvar="DATAFLOW_DATABASE_URL",
+    required=True,
+    help="the database the migration will run on (read only; DATAFLOW_DATABASE_URL)",
+)
+@click.option(
+    "--suppress",
+    multiple=True,
+    metavar="RULE=REASON",
+    help="accept a rule's findings, with the reason (repeatable)",
+)
+@click.option(
+    "--no-transaction",
+    is_flag=True,
+    help="the migration does not run as one transaction",
+)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "never"]),
+    default="error",
+    show_default=True,
+    help="exit 1 when an unsuppressed finding of this severity (or worse) is found",
+)
+def migrate_assess(
+    ddl: str,
+    url: str,
+    suppress: tuple[str, ...],
+    no_transaction: bool,
+    output: str,
+    fail_on: str,
+) -> None:
+    """Assess DDL (one or more statements; '-' reads standard input) against the live
+    database: per-statement risk with its reasons, and the rule findings."""
+    from dataflow_engine import DataFlow, DataFlowError
+    from dataflow_engine.migrations import assess
+
+    if ddl == "-":
+        ddl = sys.stdin.read()
+    accepted: dict[str, str] = {}
+    for item in suppress:
+        rule, sep, reason = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: write RULE=REASON", param_hint="--suppress")
+        accepted[rule.strip()] = reason.strip()
+    try:
+        with DataFlow(url, read_only=True, existing_schema_mode=True) as db:
+            report = assess(ddl, db, suppress=accepted, in_transaction=not no_transaction)
+    except DataFlowError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+    if output == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_report(report)
+    if fail_on != "never":
+        floor = _SEVERITY_ORDER[fail_on]
+        if any(_SEVERITY_ORDER[f.severity] >= floor and not f.suppressed for f in report.findings):
+            raise SystemExit(1)
+
+
+def _print_report(report: Any) -> None:
+    level = report.overall_risk_level.value
+    click.echo(
+        f"{report.dialect} {report.server_version}: overall risk {level} "
+        f"({report.overall_score:.0f}/100)"
+    )
+    for i, risk in enumerate(report.operations):
+        op = risk.operation
+        scores = ", ".join(f"{k.replace('_', ' ')} {v:.0f}" for k, v in risk.scores.items())
+        click.echo(f"\n[{i + 1}] {(op.sql or op.kind.value).strip()}")
+        click.echo(f"    {risk.overall_risk_level.value} ({scores})")
+        for reason in risk.reasons:
+            click.echo(f"    - {reason}")
+    if report.findings:
+        click.echo("")
+        rows = [
+            (
+                f.severity.upper() + (" (suppressed)" if f.suppressed else ""),
+                f.rule,
+                f"[{f.operation + 1}] {f.message}",
+            )
+            for f in report.findings
+        ]
+        widths = [max(len(r[c]) for r in rows) for c in range(2)]
+        header = ("SEVERITY", "RULE", "FINDING")
+        widths = [max(w, len(h)) for w, h in zip(widths, header, strict=False)]
+        click.echo(f"{header[0]:<{widths[0]}}  {header[1]:<{widths[1]}}  {header[2]}")
+        for severity, rule, message in rows:
+            click.echo(f"{severity:<{widths[0]}}  {rule:<{widths[1]}}  {message}")
+    else:
+        click.echo("\nno findings")
+    if report.recommended_strategies:
+        from dataflow_engine.migrations import MitigationStrategyEngine
+
+        click.echo("\nrecommended:")
+        for strategy in report.recommended_strategies:
+            click.echo(f"- {MitigationStrategyEngine.describe(strategy)}")
 
 
 @cli.command(

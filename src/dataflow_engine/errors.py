@@ -22,6 +22,8 @@ appear in MCP tool errors and LSP diagnostics.
     ├── NotFoundError                 DF-NOT-FOUND
     ├── MultipleRecordsError          DF-MULTIPLE-RECORDS
     ├── OptimisticLockError           DF-OPTIMISTIC-LOCK
+    ├── MigrationError                DF-MIGRATION-* (parse, lock, plan, rollback)
+    │   └── MigrationLockTimeout      DF-MIGRATION-LOCK-TIMEOUT
     └── DatabaseError                 DF-DB-* (translated driver errors; driver error is __cause__)
         ├── IntegrityError            DF-DB-INTEGRITY
         │   ├── UniqueViolation       DF-DB-UNIQUE-VIOLATION
@@ -54,6 +56,8 @@ __all__ = [
     "ForeignKeyViolation",
     "IdentifierTooLongError",
     "IntegrityError",
+    "MigrationError",
+    "MigrationLockTimeout",
     "ModelError",
     "MultipleRecordsError",
     "NodeTypeError",
@@ -277,6 +281,18 @@ class OptimisticLockError(DataFlowError):
     """The record's version changed since it was read."""
 
     default_code = "DF-OPTIMISTIC-LOCK"
+
+
+class MigrationError(DataFlowError):
+    """A schema migration could not be read, planned, locked or carried out."""
+
+    default_code = "DF-MIGRATION"
+
+
+class MigrationLockTimeout(MigrationError):
+    """Another process holds the migration lock longer than the caller would wait."""
+
+    default_code = "DF-MIGRATION-LOCK-TIMEOUT"
 
 
 class DatabaseError(DataFlowError):

@@ -33,6 +33,7 @@ from dataflow_engine.errors import (
     WorkflowError,
     WorkflowValidationError,
 )
+from dataflow_engine.migrations import assess
 from dataflow_engine.models import ModelDef
 from dataflow_engine.models._model import suggest
 from dataflow_engine.nodes import resolve_node_type
@@ -188,6 +189,20 @@ class Explanation(BaseModel):
 class Validation(BaseModel):
     valid: bool
     diagnostics: list[dict[str, Any]]
+
+
+class MigrationAssessment(BaseModel):
+    dialect: str
+    server_version: str
+    overall_score: float = Field(description="0-100: the riskiest statement's score")
+    overall_risk_level: str = Field(description="LOW, MEDIUM, HIGH or CRITICAL")
+    safe: bool = Field(description="no error or warning finding, and LOW risk")
+    operations: list[dict[str, Any]] = Field(
+        description="per statement: scores (data_loss, availability, performance, "
+        "rollback), the lock, rewrites, and the reasons"
+    )
+    findings: list[dict[str, Any]] = Field(description="rules broken, with facts and fixes")
+    recommended_strategies: list[str]
 
 
 class WorkflowRun(BaseModel):
@@ -693,6 +708,40 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
 
         return _answer(make)
 
+    @server.tool(annotations=READ)
+    def assess_migration(
+        ddl: Annotated[
+            str,
+            Field(
+                description="the migration's SQL: one or more DDL statements",
+                examples=["ALTER TABLE users ADD COLUMN status text NOT NULL"],
+            ),
+        ],
+        suppress: Annotated[
+            dict[str, str] | None,
+            Field(description="rule id -> why its findings are acceptable here"),
+        ] = None,
+        in_transaction: Annotated[
+            bool, Field(description="the migration runs as one transaction")
+        ] = True,
+    ) -> Annotated[CallToolResult, MigrationAssessment]:
+        """Judge a schema change against this database before it runs (analysis only,
+        nothing is executed): the lock each statement takes here, rewrites, risk scores
+        from real row counts, sizes, views, triggers and foreign keys, and the rules it
+        breaks with safer alternatives."""
+
+        def make() -> _Payload:
+            if len(ddl) > _MAX_DDL:
+                raise ValidationError(
+                    f"ddl is {len(ddl):,} characters long; at most {_MAX_DDL:,} are accepted",
+                    code="DF-PARAM-RANGE",
+                    details={"param": "ddl", "length": len(ddl)},
+                )
+            report = assess(ddl, db, suppress=suppress, in_transaction=in_transaction)
+            return _Payload(report.to_dict())
+
+        return _answer(make)
+
     if config.allow_writes:
         _add_write_tools(server, state)
 
@@ -738,6 +787,9 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
 
 
 _MAX_NAME = 512
+
+
+_MAX_DDL = 200_000
 
 
 def _text_arg(name: str, value: Any) -> None:

@@ -598,6 +598,40 @@ def barrage() -> Iterator[Call]:
     counting = workflow(node("OrderItemCountNode", {"filter": {"sku": "it's; --"}}))
     yield call("run_workflow", answers(lambda out: out["results"]["n"]["count"] == 1), **counting)
 
+    # migration analysis runs nothing it is given, however destructive
+    def assessed(*rules: str) -> Verdict:
+        def check(out: dict[str, Any]) -> bool:
+            found = {f["rule"] for f in out["findings"]}
+            return set(rules) <= found
+
+        return answers(check)
+
+    yield call("assess_migration", assessed("ban-drop-table"), ddl=f"DROP TABLE {ITEMS}")
+    yield call(
+        "assess_migration",
+        assessed("ban-truncate"),
+        ddl=f"SELECT 1; TRUNCATE {ITEMS}; DROP TABLE employees",
+    )
+    yield call(
+        "assess_migration",
+        assessed("delete-without-where"),
+        ddl=f"DELETE FROM {ITEMS}; UPDATE employees SET name = 'x'",
+    )
+    yield call("assess_migration", either(answers(), fails()), ddl="COMMIT; DROP DATABASE x")
+    yield call("assess_migration", fails("DF-MIGRATION-PARSE"), ddl="'); DROP TABLE x; --")
+    yield call("assess_migration", fails("DF-PARAM-RANGE"), ddl="SELECT 1;" * 50_000)
+    # a statement nothing can vouch for is never called safe
+    unknown = answers(
+        lambda out: not out["safe"] and "raw-sql" in {f["rule"] for f in out["findings"]}
+    )
+    yield call("assess_migration", unknown, ddl="drop it all please")
+    yield call(
+        "assess_migration",
+        fails("DF-MIGRATION-SUPPRESSION"),
+        ddl=f"DROP TABLE {ITEMS}",
+        suppress={"ban-drop-table": ""},
+    )
+
 
 def test_hostile_calls_answer_or_fail_cleanly_and_change_nothing(seeded_url: str) -> None:
     before = snapshot(seeded_url)
