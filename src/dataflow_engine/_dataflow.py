@@ -255,6 +255,7 @@ class DataFlow:
         self._check_open()
         return _loop.run_sync(self.discover_schema_async(tables, schema))
 
+    @_loop.engine_bound
     async def discover_schema_async(
         self, tables: Sequence[str] | None = None, schema: str | None = None
     ) -> dict[str, TableInfo]:
@@ -294,6 +295,7 @@ class DataFlow:
         self._check_open()
         return _loop.run_sync(self.register_schema_as_models_async(tables, schema))
 
+    @_loop.engine_bound
     async def register_schema_as_models_async(
         self, tables: Sequence[str] | None = None, schema: str | None = None
     ) -> dict[str, Any]:
@@ -371,6 +373,7 @@ class DataFlow:
         self._check_open()
         return _loop.run_sync(self.explain_async(model, filter=filter, pipeline=pipeline))
 
+    @_loop.engine_bound
     async def explain_async(
         self, model: str, *, filter: Any = None, pipeline: Any = None
     ) -> dict[str, Any]:
@@ -506,6 +509,7 @@ class DataFlow:
         self._check_open()
         return _loop.run_sync(self.registry_entries_async())
 
+    @_loop.engine_bound
     async def registry_entries_async(self) -> list[dict[str, Any]]:
         """Async version of :meth:`registry_entries`."""
         self._check_open()
@@ -547,6 +551,7 @@ class DataFlow:
         self._check_open()
         return _loop.run_sync(self.reconstruct_models_from_registry_async())
 
+    @_loop.engine_bound
     async def reconstruct_models_from_registry_async(self) -> list[str]:
         """Async version of :meth:`reconstruct_models_from_registry`."""
         from .models._serialize import model_from_definition
@@ -618,6 +623,7 @@ class DataFlow:
         self._check_open()
         _loop.run_sync(self.create_tables_async())
 
+    @_loop.engine_bound
     async def create_tables_async(self) -> None:
         """Async version of :meth:`create_tables`."""
         self._check_open()

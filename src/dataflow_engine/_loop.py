@@ -14,19 +14,21 @@ hook closes open pools.
 from __future__ import annotations
 
 import atexit
+import functools
 import threading
 import time
 import weakref
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["in_engine_loop", "run_async", "run_sync"]
+__all__ = ["engine_bound", "in_engine_loop", "run_async", "run_sync"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _create_lock = threading.Lock()
 _state = threading.Lock()  # guards _owner, _handed_over and _drained
@@ -202,6 +204,22 @@ async def run_async(coro: Coroutine[Any, Any, T]) -> T:
         if started and _loop is not None:
             _loop.call_soon_threadsafe(started[0].cancel)
         raise
+
+
+def engine_bound(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """An async method that runs on the engine's loop, whichever loop awaits it: the
+    pools it uses are bound to the engine's loop, never to the caller's."""
+
+    @functools.wraps(method)
+    async def bound(*args: P.args, **kwargs: P.kwargs) -> T:
+        coro = method(*args, **kwargs)
+        if in_engine_loop():
+            return await coro
+        return await run_async(coro)
+
+    return bound
 
 
 def _worker() -> ThreadPoolExecutor:

@@ -1,0 +1,40 @@
+"""The DataFlow's own ``*_async`` methods can be awaited from any event loop: the work
+runs on the engine's loop, so pools never get bound to a caller's loop that ends."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dataflow_engine import DataFlow, LocalRuntime, WorkflowBuilder
+
+
+@pytest.mark.backend
+def test_async_methods_from_several_loops_then_sync(db_url: str) -> None:
+    db = DataFlow(db_url)
+    try:
+
+        @db.model
+        class Gadget:
+            name: str
+
+        db.create_tables()
+
+        async def first() -> list[str]:
+            await db.create_tables_async()
+            return list(await db.discover_schema_async())
+
+        async def second() -> int:
+            found = await db.discover_schema_async(tables=["gadgets"])
+            entries = await db.registry_entries_async()
+            return len(found) + len(entries)
+
+        assert "gadgets" in asyncio.run(first())  # a loop that ends here
+        assert asyncio.run(second()) >= 1  # another loop: the pool still works
+        wf = WorkflowBuilder()
+        wf.add_node("GadgetCreateNode", "c", {"name": "x"})
+        results, _ = LocalRuntime(dataflow=db).execute(wf.build(db))  # and the sync facade
+        assert results["c"]["name"] == "x"
+    finally:
+        db.close()
