@@ -15,6 +15,7 @@ from ._facts import (
 from ._lock import MigrationLockManager
 from ._mitigation import MitigationStrategyEngine
 from ._operations import ColumnDefinition, DefaultValueType, Operation, OperationKind
+from ._removal import ColumnRemovalManager, RemovalPlan, RemovalResult, RemovalStage
 from ._risk import (
     MigrationReport,
     OperationRisk,
@@ -29,6 +30,7 @@ __all__ = [
     "RULES",
     "ColumnDefinition",
     "ColumnFacts",
+    "ColumnRemovalManager",
     "DefaultValueType",
     "Effect",
     "Finding",
@@ -40,6 +42,9 @@ __all__ = [
     "Operation",
     "OperationKind",
     "OperationRisk",
+    "RemovalPlan",
+    "RemovalResult",
+    "RemovalStage",
     "RiskAssessmentEngine",
     "RiskLevel",
     "Rule",
