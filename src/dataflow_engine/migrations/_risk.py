@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._loop import run_sync
+from .._loop import engine_bound, run_sync
 from ._operations import Operation, OperationKind
 from ._rules import Context, Finding, check_rules
 
@@ -304,6 +304,7 @@ async def _count_nulls(
     return out
 
 
+@engine_bound
 async def assess_async(
     migration: str | Operation | Sequence[Operation],
     dataflow: DataFlow,
