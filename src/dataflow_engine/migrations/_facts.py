@@ -42,6 +42,7 @@ __all__ = [
     "TableFacts",
     "gather_facts",
     "gather_facts_sync",
+    "name_parts",
 ]
 
 #: Tables the statistics put under this many rows are counted exactly (``count(*)``).
@@ -512,6 +513,32 @@ def _requested(tables: Iterable[str]) -> dict[str, tuple[str | None, str]]:
 _PART = re.compile(r'"((?:[^"]|"")*)"|`((?:[^`]|``)*)`|([^."`]+)')
 
 
+def name_parts(text: str) -> list[str] | None:
+    r"""The dot-separated parts of a name, each possibly quoted (``"..."`` or
+    ``\`...\```, the quote doubled inside, to hold a dot); None when the text is not
+    such a name."""
+    parts: list[str] = []
+    pos = 0
+    while pos <= len(text):
+        match = _PART.match(text, pos)
+        if match is None:
+            return None
+        quoted, backquoted, bare = match.groups()
+        if quoted is not None:
+            parts.append(quoted.replace('""', '"'))
+        elif backquoted is not None:
+            parts.append(backquoted.replace("``", "`"))
+        else:
+            parts.append(bare)
+        pos = match.end()
+        if pos == len(text):
+            break
+        if text[pos] != ".":
+            return None
+        pos += 1
+    return parts
+
+
 def split_name(text: str) -> tuple[str | None, str]:
     """``"users"`` -> ``(None, "users")``; ``"public.users"`` -> ``("public", "users")``.
 
@@ -527,25 +554,9 @@ def split_name(text: str) -> tuple[str | None, str]:
             code="DF-PARAM-TYPE",
             details={"param": "tables"},
         )
-    parts: list[str] = []
-    pos = 0
-    while pos <= len(text):
-        match = _PART.match(text, pos)
-        if match is None:
-            return (None, text)
-        quoted, backquoted, bare = match.groups()
-        if quoted is not None:
-            parts.append(quoted.replace('""', '"'))
-        elif backquoted is not None:
-            parts.append(backquoted.replace("``", "`"))
-        else:
-            parts.append(bare)
-        pos = match.end()
-        if pos == len(text):
-            break
-        if text[pos] != ".":
-            return (None, text)
-        pos += 1
+    parts = name_parts(text)
+    if parts is None:
+        return (None, text)
     if len(parts) == 1:
         return (None, parts[0])
     if len(parts) == 2:

@@ -100,7 +100,7 @@ from ..errors import (
     ValidationError,
 )
 from ._effects import Effect, effect_of, is_volatile_default
-from ._facts import _PART, ServerFacts, TableFacts, gather_facts, split_name
+from ._facts import ServerFacts, TableFacts, gather_facts, name_parts, split_name
 from ._operations import ColumnDefinition, DefaultValueType, Operation, OperationKind
 
 if TYPE_CHECKING:
@@ -929,24 +929,9 @@ def _short_name(*parts: str, suffix: str, limit: int) -> str:
 def _split_reference(text: str) -> tuple[str, str] | None:
     """``"table.column"`` / ``"schema.table.column"`` -> (table as gather_facts reads it,
     column); parts may be quoted. None when it is not two or three parts."""
-    parts: list[str] = []
-    pos = 0
-    while pos < len(text):
-        match = _PART.match(text, pos)
-        if match is None:
-            return None
-        quoted, backquoted, bare = match.groups()
-        if quoted is not None:
-            parts.append(quoted.replace('""', '"'))
-        elif backquoted is not None:
-            parts.append(backquoted.replace("``", "`"))
-        else:
-            parts.append(bare)
-        pos = match.end()
-        if pos < len(text):
-            if text[pos] != ".":
-                return None
-            pos += 1
+    parts = name_parts(text)
+    if parts is None:
+        return None
     if len(parts) not in (2, 3) or not all(parts):
         return None
     table = ".".join('"' + p.replace('"', '""') + '"' for p in parts[:-1])
