@@ -85,7 +85,10 @@ def schema_export(paths: tuple[Path, ...], database_url: str | None, out: Path |
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
         models_count = len(models.dataflow.list_models())
         click.echo(f"wrote {out} ({models_count} models, {len(nodes)} node types)", err=True)
 

@@ -7,7 +7,6 @@ in the text each of its diagnostics belongs, and what can be typed where.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,9 +70,9 @@ def diagnose(parsed: Parsed, models: ModelSet) -> list[Finding]:
         cache["version"] = models.version
     for wf in parsed.workflows:
         runtime = _runtime(wf)
-        try:
-            key = json.dumps([wf.definition, sorted((k, sorted(v)) for k, v in runtime.items())])
-        except (TypeError, ValueError):  # a value JSON cannot hold (bytes, a set, ...)
+        try:  # repr keeps 1 and "1" apart, which JSON text would not
+            key = repr((wf.definition, sorted((k, sorted(v)) for k, v in runtime.items())))
+        except (TypeError, ValueError, RecursionError):
             key = None
         diagnostics = cache.get(key) if key is not None else None
         if diagnostics is None:

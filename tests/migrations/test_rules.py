@@ -147,7 +147,9 @@ CASES: dict[str, tuple[Case, Case]] = {
         Case([Operation(K.SET_NOT_NULL, "users", column_name="email")]),
         Case(
             [
-                Operation(K.ADD_CHECK, "users", expression="email IS NOT NULL", not_valid=True),
+                Operation(
+                    K.ADD_CHECK, "users", expression="email IS NOT NULL", not_valid=True, index="c"
+                ),
                 Operation(K.VALIDATE_CONSTRAINT, "users", index="c"),
                 Operation(K.SET_NOT_NULL, "users", column_name="email"),
             ],
@@ -415,7 +417,7 @@ CASES: dict[str, tuple[Case, Case]] = {
             **MYSQL,
         ),
     ),
-    "sqlite-table-rebuild": (
+    "sqlite-alter-unsupported": (
         Case(
             [Operation(K.ALTER_COLUMN_TYPE, "users", column_name="age", data_type="bigint")],
             **SQLITE,
@@ -543,3 +545,29 @@ def test_the_rule_documentation_is_fresh() -> None:
     assert on_disk == generate_rule_docs.render(), (
         "docs/migration-rules.md is stale: run python scripts/generate_rule_docs.py"
     )
+
+
+def test_an_unrelated_check_does_not_excuse_set_not_null() -> None:
+    ops = [
+        Operation(K.ADD_CHECK, "users", expression="age > 0", not_valid=True, index="c"),
+        Operation(K.VALIDATE_CONSTRAINT, "users", index="c"),
+        Operation(K.SET_NOT_NULL, "users", column_name="email"),
+    ]
+    assert "adding-not-nullable-field" in _run(Case(ops, in_transaction=False))
+
+
+def test_the_timeout_rule_fires_on_the_first_statement_that_blocks_writes() -> None:
+    ops = [
+        Operation(K.ADD_INDEX, "users", columns=["age"], index="i", concurrently=True),
+        Operation(K.ALTER_COLUMN_TYPE, "users", column_name="age", data_type="bigint"),
+    ]
+    ctx = Context("postgresql", (16, 4), "postgresql", {"users": table()}, ops)
+    found = [f for f in check_rules(ops, ctx) if f.rule == "require-timeout-settings"]
+    assert [f.operation for f in found] == [1]
+
+
+def test_sqlite_refuses_unique_columns_and_dropping_its_key() -> None:
+    unique = Operation(K.ADD_COLUMN, "users", column=col("code", unique=True))
+    assert "sqlite-alter-unsupported" in _run(Case([unique], EMPTY, **SQLITE))
+    drop_key = Operation(K.DROP_COLUMN, "users", column_name="id")
+    assert "sqlite-drop-column-limits" in _run(Case([drop_key], **SQLITE))

@@ -112,9 +112,13 @@ def _postgres(op: Operation, version: tuple[int, ...], old_type: str | None) -> 
     k = OperationKind
     major = version[0] if version else 0
     exclusive = "AccessExclusiveLock"
+    if op.kind is k.RAW:
+        return _pg(None, note="not analysed")
     if op.kind is k.ADD_COLUMN:
         column = op.column
         default = column.default if column else None
+        if op.options.get("generated_stored") or op.options.get("identity"):
+            return _pg(exclusive, rewrites=True, note="every row gets its value written")
         if column is not None and not column.nullable and default is None:
             return _pg(exclusive, fails_with_rows=True, note="NOT NULL without a default")
         if is_volatile_default(default):
@@ -177,7 +181,11 @@ def _mysql(op: Operation, flavor: str, version: tuple[int, ...], old_type: str |
         flavor == "mariadb" and version >= (10, 3)
     )
     brief = Effect("metadata", blocks_reads=False, blocks_writes=False)
+    if op.kind is k.RAW:
+        return Effect(None, False, False, note="not analysed")
     if op.kind is k.ADD_COLUMN:
+        if op.options.get("auto_increment") or op.options.get("generated_stored"):
+            return Effect("metadata", False, True, rewrites=True, note="every row is written")
         if instant_add:
             return Effect("metadata", False, False, note="ALGORITHM=INSTANT")
         return Effect("metadata", False, False, rewrites=True, note="INPLACE, rebuilds")
@@ -214,8 +222,12 @@ def _sqlite(op: Operation) -> Effect:
         k.ADD_PRIMARY_KEY,
         k.DROP_CONSTRAINT,
     }
+    if op.kind is k.RAW:
+        return Effect(None, False, False, note="not analysed")
     if op.kind in rebuild:
-        return Effect("database", True, True, rewrites=True, note="table rebuild")
+        return Effect(
+            "database", True, True, rewrites=True, note="ALTER TABLE cannot: a table rebuild"
+        )
     column = op.column if op.kind is k.ADD_COLUMN else None
     if column is not None and not column.nullable and column.default is None:
         return Effect("database", False, True, fails_with_rows=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -160,7 +161,10 @@ def score_operation(op: Operation, ctx: Context) -> OperationRisk:
     if known:
         reasons.append(ctx.rows_text(op.table))
     else:
-        reasons.append(f"{op.table}: no facts (the table does not exist yet, or was not read)")
+        if op.table:
+            reasons.append(f"{op.table}: no facts (the table does not exist yet)")
+        else:
+            reasons.append("no table named: the statement's effect is unknown")
     facts = ctx.table(op.table)
     size_bytes = getattr(facts, "size_bytes", None) if facts is not None else None
     if isinstance(size_bytes, int) and size_bytes > 0:
@@ -246,25 +250,105 @@ def score_operation(op: Operation, ctx: Context) -> OperationRisk:
     return OperationRisk(op, scores, reasons, effect.lock, effect.rewrites, effect.scans)
 
 
+_LOCK_TIMEOUT = re.compile(
+    r"^\s*set\s+(?:local\s+|session\s+)?lock_timeout\s*(?:=|to)\s*'?\s*(\d+)",
+    re.IGNORECASE,
+)
+_CONSTRAINT_OPTIONS = (
+    (re.compile(r"generated\s+always\s+as\s*\(.*\)\s*stored", re.I | re.S), "generated_stored"),
+    (re.compile(r"\bas\s+identity\b", re.I), "identity"),
+    (re.compile(r"\bauto_increment\b", re.I), "auto_increment"),
+)
+
+
+def normalize(ops: Sequence[Operation]) -> list[Operation]:
+    """Operations as the rules read them: schema-qualified table names, column
+    constraints as options (generated, identity, auto-increment), and MySQL's MODIFY
+    marked where it drops attributes it does not repeat."""
+    out = list(ops)
+    for op in out:
+        schema = op.options.get("schema")
+        if isinstance(schema, str) and schema and "." not in op.table:
+            op.table = f"{schema}.{op.table}"
+        for text in op.options.get("column_constraints") or []:
+            for pattern, key in _CONSTRAINT_OPTIONS:
+                if isinstance(text, str) and pattern.search(text):
+                    op.options[key] = True
+    for i, op in enumerate(out):
+        if op.options.get("implicit"):
+            for earlier in reversed(out[:i]):
+                same = earlier.table == op.table and earlier.column_name == op.column_name
+                if same and earlier.kind is K.ALTER_COLUMN_TYPE:
+                    earlier.options["mysql_modify"] = True
+                    break
+    return out
+
+
+def _lock_timeout_first(ops: Sequence[Operation], ctx: Context) -> bool:
+    """A non-zero ``SET lock_timeout`` comes before the first statement that takes a
+    lock blocking writes (0 turns the timeout off)."""
+    for op in ops:
+        if op.kind is K.RAW and op.sql:
+            match = _LOCK_TIMEOUT.match(op.sql)
+            if match:
+                return int(match.group(1)) > 0
+            continue
+        if op.kind not in (K.CREATE_TABLE,) and ctx.effect(op).blocks_writes:
+            return False
+    return False
+
+
+def _case_folded(dialect: str, facts: dict[str, Any], name: str) -> str:
+    """PostgreSQL folds unquoted names to lower case: ``USERS`` is ``users`` unless a
+    table of that exact spelling exists."""
+    found = facts.get(name)
+    if dialect == "postgresql" and (found is None or not getattr(found, "exists", False)):
+        lower = facts.get(name.lower())
+        if lower is not None and getattr(lower, "exists", False):
+            return name.lower()
+    return name
+
+
 async def _context(db: DataFlow, ops: Sequence[Operation], in_transaction: bool) -> Context:
     from ._facts import gather_facts
 
-    tables = sorted(
-        {o.table for o in ops if o.table} | {o.references[0] for o in ops if o.references}
-    )
-    server, facts = await gather_facts(db, tables)
-    lock_timeout = any(o.kind is K.RAW and o.sql and "lock_timeout" in o.sql.lower() for o in ops)
+    named = {o.table for o in ops if o.table} | {o.references[0] for o in ops if o.references}
+    if db.dialect.name == "postgresql":
+        named |= {n.lower() for n in named}
+    server, facts = await gather_facts(db, sorted(named))
+    for op in ops:
+        if op.table:
+            op.table = _case_folded(server.dialect, facts, op.table)
+    ops = _without_no_ops(ops, facts)
     nulls = await _count_nulls(db, ops, facts)
-    return Context(
+    ctx = Context(
         dialect=server.dialect,
         version=tuple(server.version),
         flavor=server.flavor,
         tables=dict(facts),
         operations=list(ops),
         in_transaction=in_transaction,
-        lock_timeout_set=lock_timeout,
         nulls=nulls,
     )
+    ctx.lock_timeout_set = _lock_timeout_first(ops, ctx)
+    return ctx
+
+
+def _without_no_ops(ops: Sequence[Operation], facts: dict[str, Any]) -> list[Operation]:
+    """MySQL's MODIFY restates a column: the NULL and DEFAULT changes it implies are left
+    out when the column already is that way."""
+    out = []
+    for op in ops:
+        if op.options.get("implicit"):
+            table = facts.get(op.table)
+            column = getattr(table, "columns", {}).get(op.column_name) if table else None
+            if column is not None:
+                if op.kind is K.DROP_NOT_NULL and column.nullable:
+                    continue
+                if op.kind is K.DROP_DEFAULT and column.default is None:
+                    continue
+        out.append(op)
+    return out
 
 
 #: Columns of tables up to this many rows get their NULLs counted exactly; bigger tables
@@ -323,7 +407,9 @@ async def assess_async(
         ops = [migration]
     else:
         ops = list(migration)
+    ops = normalize(ops)
     ctx = await _context(dataflow, ops, in_transaction)
+    ops = list(ctx.operations)
     risks = []
     for i, op in enumerate(ops):
         ctx.index = i

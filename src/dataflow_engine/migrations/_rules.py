@@ -278,6 +278,11 @@ def _adding_required_field(op: Operation, ctx: Context) -> str | None:
         return None
     if not _has_rows(ctx, op.table):
         return None
+    if ctx.dialect == "mysql":
+        return (
+            f"{ctx.rows_text(op.table)}: each silently gets the type's implicit value "
+            f"('' or 0) for {op.column.name!r}"
+        )
     return f"{ctx.rows_text(op.table)}: none has a value for {op.column.name!r}"
 
 
@@ -310,6 +315,8 @@ def _set_not_null_nulls(op: Operation, ctx: Context) -> str | None:
 )
 def _unique_existing(op: Operation, ctx: Context) -> str | None:
     unique = (op.kind is K.ADD_INDEX and op.unique) or op.kind in (K.ADD_UNIQUE, K.ADD_PRIMARY_KEY)
+    if op.options.get("using_index"):
+        return None  # an existing unique index holds no duplicates
     if not unique or not _has_rows(ctx, op.table) or ctx.rows(op.table) is None:
         return None
     return f"{ctx.rows_text(op.table)}; duplicates in {', '.join(op.columns) or '?'} would fail it"
@@ -505,14 +512,27 @@ def _changing_type(op: Operation, ctx: Context) -> str | None:
 def _set_not_null(op: Operation, ctx: Context) -> str | None:
     if not _is(op, K.SET_NOT_NULL) or not _has_rows(ctx, op.table):
         return None
-    validated = any(
-        o.kind is K.VALIDATE_CONSTRAINT or (o.kind is K.ADD_CHECK and not o.not_valid)
-        for o in ctx.earlier()
-        if o.table == op.table and o.kind in (K.VALIDATE_CONSTRAINT, K.ADD_CHECK)
-    )
-    if validated and ctx.version >= (12,):
+    if ctx.version >= (12,) and _not_null_check_validated(op, ctx):
         return None
     return f"{ctx.rows_text(op.table)} scanned; {_lock_phrase(ctx, op)}"
+
+
+def _not_null_check_validated(op: Operation, ctx: Context) -> bool:
+    """An earlier statement left a validated CHECK (<this column> IS NOT NULL) on the
+    table: PostgreSQL 12+ then skips SET NOT NULL's scan."""
+    column = re.escape(op.column_name or "")
+    pattern = re.compile(rf'^\(*\s*"?{column}"?\s+is\s+not\s+null\s*\)*$', re.IGNORECASE)
+    names = set()
+    for o in ctx.earlier():
+        if o.table != op.table:
+            continue
+        if o.kind is K.ADD_CHECK and o.expression and pattern.match(o.expression.strip()):
+            if not o.not_valid:
+                return True
+            names.add(o.index)
+        if o.kind is K.VALIDATE_CONSTRAINT and o.index in names:
+            return True
+    return False
 
 
 @rule(
@@ -779,11 +799,12 @@ def _stored_generated(op: Operation, ctx: Context) -> str | None:
 def _timeouts(op: Operation, ctx: Context) -> str | None:
     if ctx.lock_timeout_set or op.kind in (K.CREATE_TABLE, K.UPDATE_ROWS, K.DELETE_ROWS):
         return None
-    if ctx.index != 0 and any(o.kind not in (K.CREATE_TABLE,) for o in ctx.earlier()):
-        return None  # said once, on the first locking statement
     effect = ctx.effect(op)
     if not effect.blocks_writes:
         return None
+    locking = (K.CREATE_TABLE, K.UPDATE_ROWS, K.DELETE_ROWS)
+    if any(o.kind not in locking and ctx.effect(o).blocks_writes for o in ctx.earlier()):
+        return None  # said once, on the first statement whose lock blocks writes
     return f"{_lock_phrase(ctx, op)}; no lock_timeout is set"
 
 
@@ -1110,21 +1131,25 @@ def _mysql_modify(op: Operation, ctx: Context) -> str | None:
 
 
 @rule(
-    "sqlite-table-rebuild",
-    "SQLite rebuilds the table for this change",
-    "warning",
-    what="A type change, NOT NULL, default or constraint change on SQLite.",
-    why="ALTER TABLE cannot do it: the table is copied into a new one, under the database "
-    "write lock; foreign keys must be checked after.",
-    instead="Expected on SQLite: run it when writers can wait; NotNullColumnHandler and "
-    "ColumnRemovalManager do the rebuild for you.",
+    "sqlite-alter-unsupported",
+    "SQLite's ALTER TABLE cannot do this",
+    "error",
+    what="On SQLite: a type, NOT NULL or default change, a constraint added or dropped, "
+    "or ADD COLUMN with UNIQUE / PRIMARY KEY.",
+    why="SQLite refuses the statement (a syntax error, or 'Cannot add a UNIQUE column'): "
+    "the migration fails.",
+    instead="Rebuild the table (create the new one, copy, drop, rename, in one "
+    "transaction); NotNullColumnHandler and ColumnRemovalManager do it for you.",
     sources=("DataFlow",),
     dialects=LITE,
 )
-def _sqlite_rebuild(op: Operation, ctx: Context) -> str | None:
-    if not ctx.effect(op).rewrites:
+def _sqlite_unsupported(op: Operation, ctx: Context) -> str | None:
+    column = op.column if op.kind is K.ADD_COLUMN else None
+    if column is not None and (column.unique or column.primary_key):
+        return f"ADD COLUMN {column.name} with UNIQUE or PRIMARY KEY"
+    if not ctx.effect(op).rewrites or op.kind is K.TRUNCATE_TABLE:
         return None
-    return f"{ctx.rows_text(op.table)} copied into a rebuilt table"
+    return f"{op.kind.value} on {op.table} ({ctx.rows_text(op.table)} to copy in a rebuild)"
 
 
 @rule(
@@ -1141,9 +1166,17 @@ def _sqlite_drop(op: Operation, ctx: Context) -> str | None:
     if not _is(op, K.DROP_COLUMN):
         return None
     facts = ctx.table(op.table)
-    for index in getattr(facts, "indexes", []) if facts is not None else []:
+    if facts is None:
+        return None
+    column = getattr(facts, "columns", {}).get(op.column_name)
+    if column is not None and getattr(column, "is_primary_key", False):
+        return f"{op.column_name} is the primary key"
+    for index in getattr(facts, "indexes", []):
         if op.column_name in (getattr(index, "columns", []) or []):
             return f"{op.column_name} is in index {getattr(index, 'name', '?')}"
+    views = ctx.views(op.table)
+    if views:
+        return f"views {', '.join(views)} read {op.table}"
     return None
 
 
@@ -1247,7 +1280,11 @@ def _unique_column(op: Operation, ctx: Context) -> str | None:
     sources=("atlas: DS",),
 )
 def _drop_pk(op: Operation, ctx: Context) -> str | None:
-    if not _is(op, K.DROP_CONSTRAINT) or not op.index:
+    if not _is(op, K.DROP_CONSTRAINT):
+        return None
+    if op.options.get("constraint_type") == "primary_key":
+        return f"the primary key of {op.table} is dropped"
+    if not op.index:
         return None
     facts = ctx.table(op.table)
     for index in getattr(facts, "indexes", []) if facts is not None else []:
