@@ -13,6 +13,7 @@ is written in the assessment's reasons, so a reviewer sees why.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import re
@@ -265,7 +266,10 @@ def normalize(ops: Sequence[Operation]) -> list[Operation]:
     """Operations as the rules read them: schema-qualified table names, column
     constraints as options (generated, identity, auto-increment), and MySQL's MODIFY
     marked where it drops attributes it does not repeat."""
-    out = list(ops)
+    # copies: the caller's Operation objects are never changed
+    out = [
+        dataclasses.replace(op, options=dict(op.options), columns=list(op.columns)) for op in ops
+    ]
     for op in out:
         schema = op.options.get("schema")
         if isinstance(schema, str) and schema and "." not in op.table:
@@ -493,6 +497,7 @@ class RiskAssessmentEngine:
     def __init__(self, dataflow: DataFlow) -> None:
         self.dataflow = dataflow
 
+    @engine_bound
     async def assess_operation_risk(
         self,
         operation_type: str | OperationKind,
@@ -505,8 +510,8 @@ class RiskAssessmentEngine:
         op = Operation(
             OperationKind(operation_type), table_name, column_name=column_name, **details
         )
-        ctx = await _context(self.dataflow, [op], True)
-        return score_operation(op, ctx)
+        ctx = await _context(self.dataflow, normalize([op]), True)
+        return score_operation(ctx.operations[0], ctx)
 
     async def assess_migration(
         self, migration: str | Sequence[Operation], **options: Any
