@@ -14,7 +14,8 @@ import pytest
 from dataflow_engine import DataFlow, MigrationError
 from dataflow_engine.migrations import RiskAssessmentEngine, RiskLevel, assess
 
-from .test_facts import insert_rows, items_sql, run_sql, trigger_sql
+from .sql import insert_rows, run_sql
+from .test_facts import items_sql, trigger_sql
 
 BACKENDS = ["sqlite-file", "postgresql", "mysql"]
 
@@ -186,7 +187,7 @@ def test_the_mcp_tool_answers_on_a_read_only_server(
     fill(db, 12)
     anyio.run(_mcp_session, db_url)
     # analysis only: the column is still there
-    from .test_facts import fetch, qualified
+    from .sql import fetch, qualified
 
     assert fetch(db, f"SELECT note FROM {qualified(db, 'items')} LIMIT 1") is not None
 

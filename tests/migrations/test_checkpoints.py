@@ -17,6 +17,9 @@ from dataflow_engine.migrations import (
     ValidationCheckpointManager,
 )
 
+from .sql import fetch_async as fetch
+from .sql import table
+
 BACKENDS = ["sqlite-file", "postgresql", "mysql"]
 on_every_backend = pytest.mark.parametrize("backend", BACKENDS)
 
@@ -47,20 +50,6 @@ async def run_sql(
                     )
 
     await _loop.run_async(work())
-
-
-async def fetch(db: DataFlow, sql: str) -> list[tuple[Any, ...]]:
-    async def work() -> list[tuple[Any, ...]]:
-        async with db._adapter.acquire() as conn:
-            return [tuple(r) for r in await conn.fetch(sql)]
-
-    return await _loop.run_async(work())
-
-
-def table(db: DataFlow, name: str) -> str:
-    schema = db.dialect.schema
-    quoted = db.dialect.quote(name)
-    return f"{db.dialect.quote(schema)}.{quoted}" if db.dialect.name == "postgresql" else quoted
 
 
 async def build(db: DataFlow) -> None:

@@ -7,11 +7,10 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from dataflow_engine import DataFlow, _loop
+from dataflow_engine import DataFlow
 from dataflow_engine.config import parse_url
 from dataflow_engine.errors import ValidationError
 from dataflow_engine.migrations import (
@@ -31,6 +30,8 @@ from dataflow_engine.migrations._facts import (
 from dataflow_engine.migrations._facts_mysql import definition_edges
 from dataflow_engine.migrations._facts_postgres import planner_estimate
 
+from .sql import fetch, insert_rows, run_sql
+
 BACKENDS = ["sqlite-file", "postgresql", "mysql"]
 
 #: The row estimates after ANALYZE of an unchanged table: PostgreSQL's planner estimate
@@ -46,53 +47,6 @@ def db(db_url: str) -> Iterator[DataFlow]:
     instance = DataFlow(db_url)
     yield instance
     instance.close()
-
-
-def run_sql(db: DataFlow, *statements: str) -> None:
-    """Raw SQL through the DataFlow's own connection; on PostgreSQL, in the URL's schema."""
-
-    async def work() -> None:
-        async with db._adapter.acquire() as conn:
-            schema = db.dialect.schema
-            if db.dialect.name == "postgresql" and schema:
-                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-                async with conn.transaction():
-                    await conn.execute(f'SET LOCAL search_path TO "{schema}"')
-                    for statement in statements:
-                        await conn.execute(statement)
-            else:
-                for statement in statements:
-                    await conn.execute(statement)
-
-    _loop.run_sync(work())
-
-
-def fetch(db: DataFlow, sql: str) -> list[Any]:
-    async def work() -> list[Any]:
-        async with db._adapter.acquire() as conn:
-            return list(await conn.fetch(sql))
-
-    return _loop.run_sync(work())
-
-
-def insert_rows(db: DataFlow, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
-    marks = {
-        "postgresql": [f"${i + 1}" for i in range(len(rows[0]))],
-        "mysql": ["%s"] * len(rows[0]),
-        "sqlite": ["?"] * len(rows[0]),
-    }[db.dialect.name]
-
-    async def work() -> None:
-        async with db._adapter.acquire() as conn:
-            sql = f"INSERT INTO {qualified(db, table)} ({columns}) VALUES ({', '.join(marks)})"
-            await conn.executemany(sql, rows)
-
-    _loop.run_sync(work())
-
-
-def qualified(db: DataFlow, table: str) -> str:
-    schema = db.dialect.schema
-    return f'"{schema}".{table}' if db.dialect.name == "postgresql" and schema else table
 
 
 def analyze(db: DataFlow, table: str) -> None:

@@ -27,7 +27,8 @@ from dataflow_engine.migrations._fk import (
     with_constraint,
 )
 
-from .test_facts import analyze, fetch, insert_rows, qualified, run_sql
+from .sql import fetch, insert_rows, qualified, run_sql
+from .test_facts import analyze
 
 BACKENDS = ["sqlite-file", "postgresql", "mysql"]
 T = TypeVar("T")

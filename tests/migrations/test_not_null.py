@@ -29,7 +29,7 @@ from dataflow_engine.migrations._not_null import (
     _sqlite_add_column_text,
     _sqlite_rebuilt_create,
 )
-from tests.migrations.test_facts import fetch, qualified, run_sql
+from tests.migrations.sql import fetch, qualified, run_sql
 
 BACKENDS = ["sqlite-file", "postgresql", "mysql"]
 on_every_backend = pytest.mark.parametrize("backend", BACKENDS)

@@ -30,7 +30,7 @@ from dataflow_engine.migrations._removal import (
     without_items,
 )
 from tests.conftest import mysql_admin
-from tests.migrations.test_facts import fetch, insert_rows, qualified, run_sql
+from tests.migrations.sql import fetch, insert_rows, qualified, run_sql
 
 BACKENDS = ["sqlite-file", "postgresql", "mysql"]
 on_every_backend = pytest.mark.parametrize("backend", BACKENDS)

@@ -21,7 +21,7 @@ from dataflow_engine.migrations import (
 )
 from dataflow_engine.migrations._rename import renamed_name
 
-from .test_facts import fetch, insert_rows, qualified, run_sql
+from .sql import fetch, insert_rows, qualified, run_sql
 
 BACKENDS = ["sqlite-file", "postgresql", "mysql"]
 T = TypeVar("T")

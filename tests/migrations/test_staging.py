@@ -20,6 +20,9 @@ from dataflow_engine.migrations import (
 )
 from dataflow_engine.migrations._staging import STAGING_PREFIX, components
 
+from .sql import fetch_async as fetch
+from .sql import table
+
 BACKENDS = ["sqlite-file", "postgresql", "mysql"]
 on_every_backend = pytest.mark.parametrize("backend", BACKENDS)
 
@@ -48,21 +51,6 @@ async def run_sql(
                     await conn.executemany(sql, batch)
 
     await _loop.run_async(work())
-
-
-async def fetch(db: DataFlow, sql: str) -> list[tuple[Any, ...]]:
-    async def work() -> list[tuple[Any, ...]]:
-        async with db._adapter.acquire() as conn:
-            return [tuple(r) for r in await conn.fetch(sql)]
-
-    return await _loop.run_async(work())
-
-
-def table(db: DataFlow, name: str) -> str:
-    """A table of ``db`` as raw SQL names it (PostgreSQL: in the URL's schema)."""
-    quoted = db.dialect.quote(name)
-    schema = db.dialect.schema
-    return f"{db.dialect.quote(schema)}.{quoted}" if db.dialect.name == "postgresql" else quoted
 
 
 def marks(db: DataFlow, n: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dataflow_engine import DataFlow, MigrationError, ValidationError, _loop
+from dataflow_engine import DataFlow, MigrationError, ValidationError
 from dataflow_engine.migrations import SchemaDiff, SchemaSnapshot, SchemaStateManager
 from dataflow_engine.migrations._state import (
     HISTORY_TABLE,
@@ -23,30 +23,13 @@ from dataflow_engine.migrations._state import (
 )
 from tests.conftest import RUN_TAG, mysql_admin, mysql_url, pg_admin, pg_url
 
+from .sql import run_sql_async as run_sql
+
 BACKENDS = ["sqlite-file", "postgresql", "mysql"]
 on_every_backend = pytest.mark.parametrize("backend", BACKENDS)
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-async def run_sql(db: DataFlow, *statements: str) -> None:
-    """Raw SQL through the DataFlow's connection; on PostgreSQL in the URL's schema."""
-
-    async def work() -> None:
-        async with db._adapter.acquire() as conn:
-            schema = db.dialect.schema
-            if db.dialect.name == "postgresql" and schema:
-                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-                async with conn.transaction():
-                    await conn.execute(f'SET LOCAL search_path TO "{schema}"')
-                    for statement in statements:
-                        await conn.execute(statement)
-            else:
-                for statement in statements:
-                    await conn.execute(statement)
-
-    await _loop.run_async(work())
 
 
 def key(db: DataFlow) -> str:
