@@ -33,7 +33,6 @@ from dataflow_engine.errors import (
     WorkflowError,
     WorkflowValidationError,
 )
-from dataflow_engine.migrations import assess
 from dataflow_engine.models import ModelDef
 from dataflow_engine.models._model import suggest
 from dataflow_engine.nodes import resolve_node_type
@@ -737,6 +736,8 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
                     code="DF-PARAM-RANGE",
                     details={"param": "ddl", "length": len(ddl)},
                 )
+            from dataflow_engine.migrations import assess  # sqlglot: loaded when first used
+
             report = assess(ddl, db, suppress=suppress, in_transaction=in_transaction)
             return _Payload(report.to_dict())
 
