@@ -818,11 +818,11 @@ class Bench:
 
     def mcp_query(self) -> Result:
         """The MCP ``query`` tool through the SDK's in-memory client, against the engine
-        building and running the same List per call (a script with new parameters)."""
-        import anyio
+        building and running the same List per call (a script with new parameters). The
+        client and server run on the engine's loop, as ``dataflow-mcp`` serves."""
         from mcp import Client
 
-        from dataflow_engine import DataFlow, LocalRuntime, WorkflowBuilder
+        from dataflow_engine import DataFlow, LocalRuntime, WorkflowBuilder, run_on_engine_loop
         from dataflow_mcp import ServerConfig, create_server
 
         self._expect_rows(self.sizes.list_table_rows)
@@ -850,8 +850,8 @@ class Bench:
                 _check(len(result.structured_content["records"]) == 100, "100 records")
                 return statistics.median(timings)
 
-        mcp_time = anyio.run(through_mcp)
-        sdk_time = anyio.run(self._mcp_sdk_floor, server, args)
+        mcp_time = run_on_engine_loop(through_mcp)
+        sdk_time = run_on_engine_loop(self._mcp_sdk_floor, server, args)
         with DataFlow(self.backend.url, read_only=True, existing_schema_mode=True) as db:
             model = db.register_schema_as_models(tables=[TABLE_NAME])["registered_models"][0]
             runtime = LocalRuntime(dataflow=db)

@@ -17,6 +17,7 @@ Example::
 """
 
 from ._dataflow import DataFlow
+from ._loop import run_on_engine_loop
 from .errors import (
     AmbiguousNodeTypeError,
     ConfigurationError,
@@ -82,5 +83,6 @@ __all__ = [
     "WorkflowError",
     "WorkflowValidationError",
     "__version__",
+    "run_on_engine_loop",
     "workflow_json_schema",
 ]

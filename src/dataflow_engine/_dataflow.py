@@ -679,6 +679,12 @@ class DataFlow:
         self._check_open()
         return _loop.run_sync(self._adapter.server_version())
 
+    @_loop.engine_bound
+    async def server_version_async(self) -> str:
+        """Async version of :meth:`server_version`."""
+        self._check_open()
+        return await self._adapter.server_version()
+
     def describe(self) -> Mapping[str, Any]:
         """Dialect, URL (redacted), safety modes and models."""
         return {

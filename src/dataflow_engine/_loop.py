@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["engine_bound", "in_engine_loop", "run_async", "run_sync"]
+__all__ = ["engine_bound", "in_engine_loop", "run_async", "run_on_engine_loop", "run_sync"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -204,6 +204,27 @@ async def run_async(coro: Coroutine[Any, Any, T]) -> T:
         if started and _loop is not None:
             _loop.call_soon_threadsafe(started[0].cancel)
         raise
+
+
+def run_on_engine_loop(
+    func: Callable[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """Run an async program on the engine's own event loop, like ``asyncio.run``.
+
+    The engine's async calls (``AsyncLocalRuntime().execute``, ``db.*_async``) made from
+    a program on this loop reach the database directly; from any other loop each call
+    hops to the engine's loop through a worker thread. A server that spends its life
+    calling the engine (an MCP or HTTP server) runs here. anyio programs run too (the
+    loop is asyncio). Blocking calls (``LocalRuntime().execute``) are refused inside it.
+
+    Example::
+
+        async def main() -> None:
+            results, _ = await AsyncLocalRuntime().execute(wf)
+
+        run_on_engine_loop(main)
+    """
+    return run_sync(func(*args, **kwargs))
 
 
 def engine_bound(

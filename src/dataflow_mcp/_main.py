@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from dataflow_engine import run_on_engine_loop
 from dataflow_engine.errors import DataFlowError
 
 from ._config import ServerConfig, parse_config
@@ -57,13 +58,17 @@ def http_app(config: ServerConfig) -> Any:
 
 
 def serve(config: ServerConfig) -> None:
-    """Run the server until it is stopped."""
+    """Run the server until it is stopped, on the engine's own loop: every tool is a
+    coroutine over the engine's async API, so a call reaches the database directly."""
     if config.transport == "stdio":
-        create_server(config).run("stdio")
+        run_on_engine_loop(create_server(config).run_stdio_async)
         return
     import uvicorn
 
-    uvicorn.run(http_app(config), host=config.host, port=config.port, log_level="warning")
+    settings = uvicorn.Config(
+        http_app(config), host=config.host, port=config.port, log_level="warning"
+    )
+    run_on_engine_loop(uvicorn.Server(settings).serve)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,9 +12,8 @@ import datetime as dt
 import enum
 import fnmatch
 import json
-import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -22,7 +21,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from dataflow_engine import DataFlow, LocalRuntime, WorkflowBuilder
+from dataflow_engine import AsyncLocalRuntime, DataFlow, WorkflowBuilder
 from dataflow_engine.discovery import TableInfo
 from dataflow_engine.errors import (
     DataFlowError,
@@ -33,7 +32,7 @@ from dataflow_engine.errors import (
     WorkflowError,
     WorkflowValidationError,
 )
-from dataflow_engine.models import ModelDef
+from dataflow_engine.models import FieldKind, ModelDef
 from dataflow_engine.models._model import suggest
 from dataflow_engine.nodes import resolve_node_type
 
@@ -97,6 +96,35 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
             convert = _CONVERT.get(kind)
             v = convert(v) if convert is not None else _jsonable(v)
         out[k] = v
+    return out
+
+
+_PLAIN_KINDS = frozenset({FieldKind.STR, FieldKind.INT, FieldKind.FLOAT, FieldKind.BOOL})
+_CONVERTERS: dict[int, tuple[ModelDef, list[str]]] = {}
+
+
+def _records(rows: list[dict[str, Any]], model: ModelDef) -> list[dict[str, Any]]:
+    """A model's records as JSON values: only the fields whose kind is not already a
+    JSON value (timestamps, decimals, UUIDs, bytes, enums, JSON documents) are converted,
+    by type. The engine's rows are not changed."""
+    cached = _CONVERTERS.get(id(model))
+    if cached is None or cached[0] is not model:
+        if len(_CONVERTERS) > 1_000:  # models re-registered many times
+            _CONVERTERS.clear()
+        names = [n for n, f in model.fields.items() if f.kind not in _PLAIN_KINDS]
+        cached = _CONVERTERS[id(model)] = (model, names)
+    names = cached[1]
+    if not names:
+        return rows
+    out = []
+    for row in rows:
+        changed = {}
+        for name in names:
+            v = row.get(name)
+            if v is not None:
+                convert = _CONVERT.get(type(v))
+                changed[name] = convert(v) if convert is not None else _jsonable(v)
+        out.append({**row, **changed} if changed else row)
     return out
 
 
@@ -220,24 +248,39 @@ class WriteResult(BaseModel):
 
 
 class _State:
-    """The database, its discovered tables (read once, refreshed on demand) and caps."""
+    """The database, its discovered tables (read once, refreshed on demand) and caps.
+
+    Every tool is a coroutine over the engine's async API: served on the engine's own
+    loop (``dataflow-mcp`` does), a tool call reaches the database with no thread hop."""
 
     def __init__(self, db: DataFlow, config: ServerConfig) -> None:
         self.db = db
         self.config = config
-        self.runtime = LocalRuntime(dataflow=db)
+        self.runtime = AsyncLocalRuntime(dataflow=db)
         self._tables: dict[str, TableInfo] | None = None
-        self._lock = threading.Lock()
         self._built: dict[str, Any] = {}
         self._unbuildable: set[str] = set()
+        self._registry_read = False
 
-    def tables(self, refresh: bool = False) -> dict[str, TableInfo]:
-        with self._lock:
-            if self._tables is None or refresh:
-                self._tables = self.db.discover_schema()
-            return self._tables
+    async def ready(self) -> None:
+        """Models other instances registered (a shared registry) are known before the
+        first answer. A database that cannot be read yet is tried again next time; the
+        tool itself then says what is wrong."""
+        if not self._registry_read:
+            try:
+                await self.db.reconstruct_models_from_registry_async()
+                self._registry_read = True
+            except DataFlowError:
+                pass
 
-    def model_for(self, table: str | None, model: str | None) -> ModelDef:
+    async def tables(self, refresh: bool = False) -> dict[str, TableInfo]:
+        # Two first calls at once may both read the catalogs: harmless, and no lock is
+        # held across an await.
+        if self._tables is None or refresh:
+            self._tables = await self.db.discover_schema_async()
+        return self._tables
+
+    async def model_for(self, table: str | None, model: str | None) -> ModelDef:
         """The model named, or the model of a table (registered on the fly, no DDL)."""
         _text_arg("table", table)
         _text_arg("model", model)
@@ -252,11 +295,11 @@ class _State:
             found = self.db.get_model(name)
             if found.table_name == table:
                 return found
-        result = self.db.register_schema_as_models(tables=[table])
+        result = await self.db.register_schema_as_models_async(tables=[table])
         if result["errors"]:
             error = result["errors"][0]
             if error["code"] == "DF-SCHEMA-TABLE-MISSING":
-                raise self.missing(table, self.tables())
+                raise self.missing(table, await self.tables())
             raise ModelError(error["message"], code=error["code"], details={"table": table})
         return self.db.get_model(result["registered_models"][0])
 
@@ -271,7 +314,7 @@ class _State:
             details={"table": table, "suggestions": close},
         )
 
-    def run(self, node_type: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, node_type: str, params: dict[str, Any]) -> dict[str, Any]:
         """One node with these parameters. A node type that needs no parameter is built
         once and run with the parameters given as overrides (validated by the runtime),
         the way a script runs a built workflow; the others are built each time."""
@@ -284,18 +327,23 @@ class _State:
             except WorkflowValidationError:
                 self._unbuildable.add(node_type)
         if built is not None:
-            results, _ = self.runtime.execute(built, parameters={"n": params})
+            results, _ = await self.runtime.execute(built, parameters={"n": params})
             return dict(results["n"])
         wf = WorkflowBuilder()
         wf.add_node(node_type, "n", params)
-        results, _ = self.runtime.execute(wf.build(self.db))
+        results, _ = await self.runtime.execute(wf.build(self.db))
         return dict(results["n"])
 
-    def capped(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool, str]:
+    def capped(
+        self, rows: list[dict[str, Any]], model: ModelDef | None = None
+    ) -> tuple[list[dict[str, Any]], bool, str]:
         """Rows as JSON values within the row and byte caps, whether some were cut, and
-        their JSON text (for the answer's text content)."""
+        their JSON text (for the answer's text content). Records of ``model`` are
+        converted by its field kinds, the rest value by value."""
         limit = self.config.max_rows
-        out = [_row(r) for r in rows[:limit]]
+        out = (
+            _records(rows[:limit], model) if model is not None else [_row(r) for r in rows[:limit]]
+        )
         text = json.dumps(out, ensure_ascii=False)
         if len(text) <= self.config.max_bytes:
             return out, len(rows) > limit, text
@@ -320,9 +368,12 @@ class _Payload:
         self.records = records
 
 
-def _answer(make: Callable[[], BaseModel | _Payload]) -> CallToolResult:
+async def _answer(
+    make: Callable[[], Awaitable[BaseModel | _Payload]], state: _State
+) -> CallToolResult:
     try:
-        out = make()
+        await state.ready()
+        out = await make()
     except WorkflowValidationError as exc:
         diagnostics = [_jsonable(d.to_dict()) for d in exc.diagnostics]
         if len(exc.diagnostics) == 1:  # one problem: say it plainly
@@ -406,24 +457,19 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
         )
     state = _State(db, config)
     server: MCPServer = MCPServer("dataflow", instructions=INSTRUCTIONS)
-    try:
-        # Models other instances registered (a shared registry): known from the start.
-        db.reconstruct_models_from_registry()
-    except DataFlowError:
-        pass  # no database yet, or no registry: the tools say so when asked
 
     @server.tool(annotations=READ)
-    def describe_database(
+    async def describe_database(
         refresh: Annotated[bool, Field(description="read the catalogs again")] = False,
     ) -> Annotated[CallToolResult, DatabaseInfo]:
         """The database: dialect, server version, safety mode, table/view/model counts."""
 
-        def make() -> DatabaseInfo:
-            tables = state.tables(refresh)
+        async def make() -> DatabaseInfo:
+            tables = await state.tables(refresh)
             views = sum(1 for t in tables.values() if t.kind == "view")
             return DatabaseInfo(
                 dialect=db.dialect.name,
-                server_version=db.server_version(),
+                server_version=await db.server_version_async(),
                 url=db.settings.url.redacted(),
                 read_only=db.settings.read_only,
                 existing_schema_mode=db.settings.existing_schema_mode,
@@ -435,10 +481,10 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
                 max_bytes=config.max_bytes,
             )
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=READ)
-    def search_tables(
+    async def search_tables(
         pattern: Annotated[
             str, Field(description="a glob (order*) or a substring, any case", examples=["order*"])
         ] = "*",
@@ -450,10 +496,10 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
     ) -> Annotated[CallToolResult, TablesPage]:
         """Find tables and views by name, with as much detail as asked (start small)."""
 
-        def make() -> TablesPage:
+        async def make() -> TablesPage:
             _text_arg("pattern", pattern)
             _at_least_one("limit", limit)
-            tables = state.tables()
+            tables = await state.tables()
             glob = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
             found = [t for n, t in tables.items() if fnmatch.fnmatch(n.lower(), glob.lower())]
             describe = {"names": lambda t: t.name, "summary": _summary, "full": _full}[detail]
@@ -467,45 +513,45 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
                 items.append(item)
             return TablesPage(tables=items, total=len(found), truncated=len(items) < len(found))
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=READ)
-    def describe_table(
+    async def describe_table(
         table: Annotated[str, Field(description="the table or view")],
     ) -> Annotated[CallToolResult, TableDescription]:
         """Columns (type, nullability, default), primary key, foreign keys both ways,
         unique constraints, indexes, checks and the row estimate of one table."""
 
-        def make() -> TableDescription:
+        async def make() -> TableDescription:
             _text_arg("table", table)
-            tables = state.tables()
+            tables = await state.tables()
             if table not in tables:
-                tables = state.tables(refresh=True)
+                tables = await state.tables(refresh=True)
             if table not in tables:
                 raise state.missing(table, tables)
             return TableDescription(table=_full(tables[table]))
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=REGISTER)
-    def register_tables(
+    async def register_tables(
         tables: Annotated[list[str], Field(description="table names", examples=[["orders"]])],
     ) -> Annotated[CallToolResult, Registration]:
         """Register tables as models with their nodes (never DDL)."""
 
-        def make() -> Registration:
+        async def make() -> Registration:
             for name in tables:
                 _text_arg("tables", name)
-            result = db.register_schema_as_models(tables=tables)
+            result = await db.register_schema_as_models_async(tables=tables)
             return Registration(**{k: result[k] for k in Registration.model_fields})
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=READ)
-    def list_models() -> Annotated[CallToolResult, ModelList]:
+    async def list_models() -> Annotated[CallToolResult, ModelList]:
         """The registered models: name, table, read-only reason, node names."""
 
-        def make() -> ModelList:
+        async def make() -> ModelList:
             models = []
             for name in db.list_models():
                 m = db.get_model(name)
@@ -519,23 +565,23 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
                 )
             return ModelList(models=models)
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=READ)
-    def describe_model(
+    async def describe_model(
         model: Annotated[str, Field(description="a model name")],
     ) -> Annotated[CallToolResult, ModelDescription]:
         """A model's fields and types, and each of its nodes' parameters and outputs."""
 
-        def make() -> ModelDescription:
+        async def make() -> ModelDescription:
             m = db.get_model(model)
             nodes = {name: _jsonable(db.nodes[name].describe()) for name in m.node_names.values()}
             return ModelDescription(model=_jsonable(m.to_dict()), nodes=nodes)
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=READ)
-    def query(
+    async def query(
         table: TableArg = None,
         model: ModelArg = None,
         filter: FilterArg = None,
@@ -548,23 +594,23 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
     ) -> Annotated[CallToolResult, Records]:
         """Records of a table or model matching a filter, a page at a time."""
 
-        def make() -> _Payload:
+        async def make() -> _Payload:
             if limit is not None:
                 _at_least_one("limit", limit)  # and capped below, whatever asked
-            m = state.model_for(table, model)
+            m = await state.model_for(table, model)
             cap = min(limit or config.max_rows, config.max_rows)
             params: dict[str, Any] = {"filter": filter, "limit": cap}
             for key, value in (("fields", fields), ("order_by", order_by), ("cursor", cursor)):
                 if value is not None:
                     params[key] = value
-            out = state.run(m.node_names["List"], params)
-            rows, cut, text = state.capped(out["records"])
+            out = await state.run(m.node_names["List"], params)
+            rows, cut, text = state.capped(out["records"], m)
             next_cursor = out["next_cursor"]
             if cut and len(rows) < len(out["records"]):
                 # The byte cap stopped early: ask again for exactly what fits, so the
                 # cursor continues right after the last record returned.
-                out = state.run(m.node_names["List"], {**params, "limit": len(rows)})
-                rows, _, text = state.capped(out["records"])
+                out = await state.run(m.node_names["List"], {**params, "limit": len(rows)})
+                rows, _, text = state.capped(out["records"], m)
                 next_cursor = out["next_cursor"]
             return _Payload(
                 {
@@ -577,23 +623,23 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
                 text,
             )
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=READ)
-    def count(
+    async def count(
         table: TableArg = None, model: ModelArg = None, filter: FilterArg = None
     ) -> Annotated[CallToolResult, Count]:
         """How many records of a table or model match a filter."""
 
-        def make() -> Count:
-            m = state.model_for(table, model)
-            out = state.run(m.node_names["Count"], {"filter": filter})
+        async def make() -> Count:
+            m = await state.model_for(table, model)
+            out = await state.run(m.node_names["Count"], {"filter": filter})
             return Count(model=m.name, count=out["count"])
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=READ)
-    def aggregate(
+    async def aggregate(
         pipeline: Annotated[
             list[dict[str, Any]],
             Field(
@@ -606,18 +652,18 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
     ) -> Annotated[CallToolResult, Records]:
         """An aggregation pipeline over a table or model, in one statement."""
 
-        def make() -> Records:
-            m = state.model_for(table, model)
-            out = state.run(m.node_names["List"], {"aggregate": pipeline})
+        async def make() -> Records:
+            m = await state.model_for(table, model)
+            out = await state.run(m.node_names["List"], {"aggregate": pipeline})
             rows, cut, _ = state.capped(out["records"])
             return Records(
                 model=m.name, records=rows, count=len(rows), truncated=cut, next_cursor=None
             )
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=READ)
-    def get_record(
+    async def get_record(
         id: Annotated[
             Any, Field(description="the primary key; {'a': 1, 'b': 2} for a composite key")
         ],
@@ -626,16 +672,16 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
     ) -> Annotated[CallToolResult, Record]:
         """One record by its primary key."""
 
-        def make() -> Record:
-            m = state.model_for(table, model)
-            out = state.run(m.node_names["Read"], {"id": id, "raise_on_not_found": False})
+        async def make() -> Record:
+            m = await state.model_for(table, model)
+            out = await state.run(m.node_names["Read"], {"id": id, "raise_on_not_found": False})
             found = bool(out.pop("found", True))
             return Record(model=m.name, found=found, record=_jsonable(out) if found else None)
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=READ)
-    def explain(
+    async def explain(
         table: TableArg = None,
         model: ModelArg = None,
         filter: FilterArg = None,
@@ -646,17 +692,17 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
         """The SQL and parameters a filter or pipeline compiles to, and the database's
         plan for it (the statement is not run)."""
 
-        def make() -> Explanation:
-            m = state.model_for(table, model)
-            out = db.explain(m.name, filter=filter, pipeline=pipeline)
+        async def make() -> Explanation:
+            m = await state.model_for(table, model)
+            out = await db.explain_async(m.name, filter=filter, pipeline=pipeline)
             return Explanation(
                 sql=out["sql"], params=_jsonable(out["params"]), plan=_jsonable(out["plan"])
             )
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=READ)
-    def validate_workflow(
+    async def validate_workflow(
         workflow: Annotated[
             Any,
             Field(
@@ -666,7 +712,7 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
     ) -> Annotated[CallToolResult, Validation]:
         """Every problem in a workflow definition, as build() would report it."""
 
-        def make() -> Validation:
+        async def make() -> Validation:
             from dataflow_engine.workflow import validate_workflow as check
 
             _workflow_arg(workflow)
@@ -676,15 +722,15 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
             errors = [d for d in found if d.get("severity", "error") == "error"]
             return Validation(valid=not errors, diagnostics=found)
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=READ if not config.allow_writes else REGISTER)
-    def run_workflow(
+    async def run_workflow(
         workflow: Annotated[Any, Field(description="a workflow definition")],
     ) -> Annotated[CallToolResult, WorkflowRun]:
         """Validate and run a workflow; read-only servers run only read nodes."""
 
-        def make() -> WorkflowRun:
+        async def make() -> WorkflowRun:
             _workflow_arg(workflow)
             built = WorkflowBuilder.from_dict(workflow).build(db)
             if not config.allow_writes:
@@ -694,7 +740,7 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
                         f"this server is read-only; node(s) {', '.join(writers)} would write",
                         details={"nodes": writers},
                     )
-            results, run_id = state.runtime.execute(built)
+            results, run_id = await state.runtime.execute(built)
             plain = _jsonable(results)
             text = json.dumps(plain, ensure_ascii=False)
             truncated = len(text) > config.max_bytes
@@ -705,10 +751,10 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
                 }
             return WorkflowRun(run_id=run_id, results=plain, truncated=truncated)
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=READ)
-    def assess_migration(
+    async def assess_migration(
         ddl: Annotated[
             str,
             Field(
@@ -729,34 +775,36 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
         from real row counts, sizes, views, triggers and foreign keys, and the rules it
         breaks with safer alternatives."""
 
-        def make() -> _Payload:
+        async def make() -> _Payload:
             if len(ddl) > _MAX_DDL:
                 raise ValidationError(
                     f"ddl is {len(ddl):,} characters long; at most {_MAX_DDL:,} are accepted",
                     code="DF-PARAM-RANGE",
                     details={"param": "ddl", "length": len(ddl)},
                 )
-            from dataflow_engine.migrations import assess  # sqlglot: loaded when first used
+            from dataflow_engine.migrations import assess_async  # sqlglot: loaded when first used
 
-            report = assess(ddl, db, suppress=suppress, in_transaction=in_transaction)
+            report = await assess_async(ddl, db, suppress=suppress, in_transaction=in_transaction)
             return _Payload(report.to_dict())
 
-        return _answer(make)
+        return await _answer(make, state)
 
     if config.allow_writes:
         _add_write_tools(server, state)
 
     @server.resource("dataflow://schema", mime_type="application/json")
-    def schema_overview() -> str:
+    async def schema_overview() -> str:
         """Every table and view: kind, primary key, column count, row estimate."""
+        tables = await state.tables()
         return json.dumps(
-            {"dialect": db.dialect.name, "tables": [_summary(t) for t in state.tables().values()]},
+            {"dialect": db.dialect.name, "tables": [_summary(t) for t in tables.values()]},
             ensure_ascii=False,
         )
 
     @server.resource("dataflow://models/{name}", mime_type="application/json")
-    def model_resource(name: str) -> str:
+    async def model_resource(name: str) -> str:
         """One registered model: fields, key, nodes."""
+        await state.ready()
         return json.dumps(_jsonable(db.get_model(name).to_dict()), ensure_ascii=False)
 
     @server.resource("dataflow://query-language", mime_type="text/markdown")
@@ -929,19 +977,19 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
     # when repeated (idempotent).
     db = state.db
 
-    def preview(m: ModelDef, kind: str, params: dict[str, Any]) -> WriteResult:
+    async def preview(m: ModelDef, kind: str, params: dict[str, Any]) -> WriteResult:
         """A dry run of a filtered write: the node is validated as if it ran, then the
         records it would touch are counted and sampled."""
         wf = WorkflowBuilder()
         wf.add_node(m.node_names[kind], "n", params)
         wf.build(db)
         flt = params["filter"]
-        n = state.run(m.node_names["Count"], {"filter": flt})["count"]
-        rows = state.run(m.node_names["List"], {"filter": flt, "limit": 5})["records"]
+        n = (await state.run(m.node_names["Count"], {"filter": flt}))["count"]
+        rows = (await state.run(m.node_names["List"], {"filter": flt, "limit": 5}))["records"]
         return WriteResult(dry_run=True, affected=n, sample=[_row(r) for r in rows])
 
     @server.tool(annotations=create)
-    def create_records(
+    async def create_records(
         data: Annotated[list[dict[str, Any]], Field(description="the records to insert")],
         table: TableArg = None,
         model: ModelArg = None,
@@ -949,24 +997,24 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
     ) -> Annotated[CallToolResult, WriteResult]:
         """Insert records (one statement per batch, all or nothing)."""
 
-        def make() -> WriteResult:
-            m = state.model_for(table, model)
+        async def make() -> WriteResult:
+            m = await state.model_for(table, model)
             wf = WorkflowBuilder()
             wf.add_node(m.node_names["BulkCreate"], "n", {"data": data, "return_ids": True})
             built = wf.build(db)  # validates every record first
             if dry_run:
                 return WriteResult(dry_run=True, affected=len(data), sample=_jsonable(data[:5]))
-            results, _ = state.runtime.execute(built, transaction=True)
+            results, _ = await state.runtime.execute(built, transaction=True)
             return WriteResult(
                 dry_run=False,
                 affected=results["n"]["inserted"],
                 sample=[{"id": _jsonable(i)} for i in (results["n"]["ids"] or [])[:5]],
             )
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=change)
-    def upsert_records(
+    async def upsert_records(
         data: Annotated[list[dict[str, Any]], Field(description="the records")],
         match_fields: Annotated[
             list[str] | None,
@@ -978,8 +1026,8 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
     ) -> Annotated[CallToolResult, WriteResult]:
         """Insert records, or update those that already exist (matched by key)."""
 
-        def make() -> WriteResult:
-            m = state.model_for(table, model)
+        async def make() -> WriteResult:
+            m = await state.model_for(table, model)
             params: dict[str, Any] = {"data": data}
             if match_fields is not None:
                 params["match_fields"] = match_fields
@@ -992,13 +1040,13 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
                 existing = 0
                 if matches:
                     flt = {"$or": matches}
-                    existing = state.run(m.node_names["Count"], {"filter": flt})["count"]
+                    existing = (await state.run(m.node_names["Count"], {"filter": flt}))["count"]
                 return WriteResult(
                     dry_run=True,
                     affected=len(data),
                     sample=[{"would_update": existing, "would_insert": len(data) - existing}],
                 )
-            results, _ = state.runtime.execute(built, transaction=True)
+            results, _ = await state.runtime.execute(built, transaction=True)
             out = results["n"]
             return WriteResult(
                 dry_run=False,
@@ -1006,10 +1054,10 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
                 sample=[{"inserted": out["inserted"], "updated": out["updated"]}],
             )
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=change)
-    def update_records(
+    async def update_records(
         filter: Annotated[dict[str, Any], Field(description="which records")],
         update: Annotated[dict[str, Any], Field(description="{'$set': {...}} or plain values")],
         table: TableArg = None,
@@ -1018,18 +1066,18 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
     ) -> Annotated[CallToolResult, WriteResult]:
         """Update every record a filter matches, in one statement."""
 
-        def make() -> WriteResult:
-            m = state.model_for(table, model)
+        async def make() -> WriteResult:
+            m = await state.model_for(table, model)
             params = {"filter": filter, "update": update}
             if dry_run:
-                return preview(m, "BulkUpdate", params)
-            out = state.run(m.node_names["BulkUpdate"], params)
+                return await preview(m, "BulkUpdate", params)
+            out = await state.run(m.node_names["BulkUpdate"], params)
             return WriteResult(dry_run=False, affected=out["updated"], sample=[])
 
-        return _answer(make)
+        return await _answer(make, state)
 
     @server.tool(annotations=change)
-    def delete_records(
+    async def delete_records(
         filter: Annotated[dict[str, Any], Field(description="which records")],
         table: TableArg = None,
         model: ModelArg = None,
@@ -1037,11 +1085,11 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
     ) -> Annotated[CallToolResult, WriteResult]:
         """Delete every record a filter matches, in one statement."""
 
-        def make() -> WriteResult:
-            m = state.model_for(table, model)
+        async def make() -> WriteResult:
+            m = await state.model_for(table, model)
             if dry_run:
-                return preview(m, "BulkDelete", {"filter": filter})
-            out = state.run(m.node_names["BulkDelete"], {"filter": filter})
+                return await preview(m, "BulkDelete", {"filter": filter})
+            out = await state.run(m.node_names["BulkDelete"], {"filter": filter})
             return WriteResult(dry_run=False, affected=out["deleted"], sample=[])
 
-        return _answer(make)
+        return await _answer(make, state)
