@@ -75,3 +75,18 @@ def test_mcp_session_explores_the_shop() -> None:
     assert '{"order_id": 3, "customer_id": 3' in out
     assert "error: [DF-FILTER-UNKNOWN-FIELD]" in out and "did you mean 'total'?" in out
     assert "error: [DF-READ-ONLY]" in out
+
+
+@pytest.mark.parametrize("backend", ["sqlite-memory", "postgresql", "mysql"])
+def test_saas_notes(db_url: str) -> None:
+    out = _run("saas_notes.py", db_url)
+    assert "Without a tenant: DF-TENANT-REQUIRED" in out
+    assert "acme looking for globex's note finds 0 notes" in out
+    assert "likes: 20, version: 21" in out  # twenty concurrent writers, none lost
+    assert "saga compensated (DF-DB-UNIQUE-VIOLATION): compensated ['draft']" in out
+    assert "acme's notes after the saga: ['Acme roadmap']" in out
+    assert "visible after delete: 0" in out
+    assert "audit: 22 entries, first ('create', 'ann'), last ('delete', 'ann')" in out
+    assert "health: up" in out
+    hits = int(out.split("cache: ")[1].split(" hits")[0])
+    assert hits >= 1  # the repeated List at least

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _loop
 from .adapters import Adapter, Connection, create_adapter
-from .config import Settings
+from .adapters._routing import Database, create_databases
+from .cache import QueryCache, open_cache
+from .config import PRIMARY, Settings
 from .dialects import Params
 from .errors import (
     ConfigurationError,
@@ -18,16 +20,18 @@ from .errors import (
     ModelError,
     SchemaError,
     UniqueViolation,
-    UnsupportedError,
     ValidationError,
 )
 from .models import ModelDef, build_model
 from .models._model import suggest
 from .nodes import NODE_CLASSES, ModelPlan, Node
-from .nodes._registry import register_instance, unregister_instance
+from .nodes._registry import register_instance, register_system_nodes, unregister_instance
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from .discovery import TableInfo
+    from .nodes._base import Binding
 
 _log = logging.getLogger("dataflow_engine")
 
@@ -111,6 +115,15 @@ class DataFlow:
         command_timeout: seconds after which a statement is cancelled (``QueryTimeout``).
         echo: log every statement to the ``dataflow_engine.sql`` logger.
         application_id: a stable name for this application.
+        databases: more databases, by name (``{"analytics": "postgresql://..."}``); a
+            model with ``__dataflow__ = {"database": "analytics"}`` lives there. Every
+            other option applies to each of them too.
+        read_replica: a replica of the primary (a URL, or a list of URLs taken in turn),
+            or ``{database name: URL or list}``: reads outside a workflow transaction go
+            there (see docs/routing.md).
+        cache: cache List, Read and Count answers: ``True`` or ``"memory"`` (this
+            process), ``"redis://host:6379/0"`` (shared by every process using that
+            Redis), ``False`` for none (the default; see docs/cache.md).
 
     Example::
 
@@ -133,18 +146,10 @@ class DataFlow:
                 raise ConfigurationError(
                     f"unknown DataFlow option {key!r}{hint}", details={"option": key}
                 )
-        for key in ("cache", "read_replica", "databases"):
-            if options.get(key):
-                raise UnsupportedError(
-                    f"the {key!r} option is not available in this release",
-                    details={"option": key},
-                )
-        settings_args = {
-            k: v for k, v in options.items() if k not in ("cache", "read_replica", "databases")
-        }
-        self.settings = Settings.resolve(url, **settings_args)
+        self.settings = Settings.resolve(url, **options)
         self._adapter: Adapter = create_adapter(self.settings)
         self.dialect = self._adapter.dialect
+        self._databases: dict[str, Database] = create_databases(self.settings, self._adapter)
         self._models: dict[str, ModelDef] = {}
         self.nodes: dict[str, type[Node]] = {}
         self._plans: dict[str, ModelPlan] = {}
@@ -152,7 +157,12 @@ class DataFlow:
         self._ready_lock: Any = None
         self._registry_table: bool | None = None
         self._memory_registry: dict[str, tuple[dict[str, Any], str, int]] = {}
+        #: database name -> its audit table takes rows (absent: not known yet)
+        self._audit_tables: dict[str, bool] = {}
+        self._audit_problems: dict[str, str] = {}
         self.closed = False
+        self._cache: QueryCache | None = open_cache(self)
+        register_system_nodes(self)  # TransactionManagerNode, HealthCheckNode, GDPR*Node
         register_instance(self)
         _loop.register_closer(self)
 
@@ -173,15 +183,17 @@ class DataFlow:
         """
         self._check_open()
         model = build_model(cls)
-        self.dialect.check_identifier(model.table_name, "table")
+        dialect = self._database(model).dialect
+        dialect.check_identifier(model.table_name, "table")
         for f in model.fields.values():
-            self.dialect.check_identifier(f.column, "column")
+            dialect.check_identifier(f.column, "column")
         self._register(model)
         cls.__dataflow_model__ = model  # type: ignore[attr-defined]
         cls.__new__ = staticmethod(_refuse_instantiation)  # type: ignore[assignment]
         return cls
 
     def _register(self, model: ModelDef) -> None:
+        self._database(model)
         old = self._models.get(model.name)
         if old is not None:
             for name in old.node_names.values():
@@ -232,6 +244,7 @@ class DataFlow:
         schema: str | None = None,
         *,
         use_real_inspection: bool = True,
+        database: str = PRIMARY,
     ) -> dict[str, TableInfo]:
         """Read the tables and views of an existing database from its own catalogs.
 
@@ -244,6 +257,7 @@ class DataFlow:
         Args:
             tables: only these tables or views (exact names); None for all.
             schema: the PostgreSQL schema or MySQL database; the URL's by default.
+            database: which of this DataFlow's databases (``databases`` option) to read.
 
         Returns:
             Table name -> :class:`~dataflow_engine.discovery.TableInfo`.
@@ -253,17 +267,22 @@ class DataFlow:
             ConnectError: the database cannot be reached.
         """
         self._check_open()
-        return _loop.run_sync(self.discover_schema_async(tables, schema))
+        return _loop.run_sync(self.discover_schema_async(tables, schema, database=database))
 
     @_loop.engine_bound
     async def discover_schema_async(
-        self, tables: Sequence[str] | None = None, schema: str | None = None
+        self,
+        tables: Sequence[str] | None = None,
+        schema: str | None = None,
+        *,
+        database: str = PRIMARY,
     ) -> dict[str, TableInfo]:
         """Async version of :meth:`discover_schema`."""
         self._check_open()
         wanted = _table_names(tables)
-        async with self._adapter.acquire() as conn:
-            found = await self._adapter.discover(conn, schema, wanted)
+        adapter = self._named_database(database).adapter
+        async with adapter.acquire() as conn:
+            found = await adapter.discover(conn, schema, wanted)
         result = {t.name: t for t in found}
         missing = [n for n in wanted or () if n not in result]
         if missing:
@@ -276,12 +295,17 @@ class DataFlow:
         return result
 
     def register_schema_as_models(
-        self, tables: Sequence[str] | None = None, schema: str | None = None
+        self,
+        tables: Sequence[str] | None = None,
+        schema: str | None = None,
+        *,
+        database: str = PRIMARY,
     ) -> dict[str, Any]:
         """Register existing tables as models, with their eleven nodes; never DDL.
 
         Types stay exact (NUMERIC is ``Decimal``, DATE is ``date``, JSON is JSON, enums
-        are ``Enum`` types, arrays are lists); table and column names are kept exactly
+        are ``Enum`` types, arrays are lists); the models live in ``database`` (one of this
+        DataFlow's databases, the primary by default); table and column names are kept exactly
         (a column that is not a usable identifier gets a snake_case field name). Views,
         tables without a primary key and tables whose key no field can hold are
         registered read-only, with the reason. Columns no DataFlow type holds exactly are
@@ -293,19 +317,26 @@ class DataFlow:
             "message"}], "read_only": {model: reason}, "skipped_columns": {model: [...]}}``
         """
         self._check_open()
-        return _loop.run_sync(self.register_schema_as_models_async(tables, schema))
+        return _loop.run_sync(
+            self.register_schema_as_models_async(tables, schema, database=database)
+        )
 
     @_loop.engine_bound
     async def register_schema_as_models_async(
-        self, tables: Sequence[str] | None = None, schema: str | None = None
+        self,
+        tables: Sequence[str] | None = None,
+        schema: str | None = None,
+        *,
+        database: str = PRIMARY,
     ) -> dict[str, Any]:
         """Async version of :meth:`register_schema_as_models`."""
         from .discovery._register import model_from_table, model_name_for
 
         self._check_open()
         wanted = _table_names(tables)
-        async with self._adapter.acquire() as conn:
-            found = {t.name: t for t in await self._adapter.discover(conn, schema, wanted)}
+        source = self._named_database(database)
+        async with source.adapter.acquire() as conn:
+            found = {t.name: t for t in await source.adapter.discover(conn, schema, wanted)}
         out: dict[str, Any] = {
             "registered_models": [],
             "generated_nodes": {},
@@ -324,14 +355,17 @@ class DataFlow:
                         "message": f"no table or view named {name!r}",
                     }
                 )
-        own = _registry_model().table_name
+        from .nodes._audit import AUDIT_TABLE
+
+        own = {_registry_model().table_name, AUDIT_TABLE}
         for table in found.values():
-            if wanted is None and table.name == own:
-                continue  # DataFlow's own registry is not one of the application's tables
+            if wanted is None and table.name in own:
+                continue  # DataFlow's own tables are not among the application's tables
             model_name = self._free_model_name(model_name_for(table.name), table)
             try:
                 model, skipped = model_from_table(table, model_name)
-                self.dialect.check_identifier(model.table_name, "table")
+                model.database = database
+                source.dialect.check_identifier(model.table_name, "table")
                 self._register(model)
             except DataFlowError as exc:
                 out["errors"].append(
@@ -383,7 +417,7 @@ class DataFlow:
         self._check_open()
         definition = self.get_model(model)
         plan = self._plan(definition)
-        d = self.dialect
+        d = plan.dialect
         node = parse_filter(filter, definition)
         stages = parse_pipeline(pipeline, definition) if pipeline is not None else None
         await self._ensure_ready(definition)
@@ -393,7 +427,7 @@ class DataFlow:
             sql, _ = plan.pipeline_sql(where, stages, p)
         else:
             sql = f"SELECT {plan.select} FROM {plan.table} WHERE {where}"
-        async with self._adapter.acquire() as conn:
+        async with self._database(definition).acquire() as conn:
             rows = await conn.fetch(d.explain_sql(sql), p.values)
         return {"sql": sql, "params": list(p.values), "plan": d.explain_result(rows)}
 
@@ -557,8 +591,11 @@ class DataFlow:
         from .models._serialize import model_from_definition
 
         names = []
-        for entry in await self.registry_entries_async():
-            model = model_from_definition(entry["definition"])
+        entries = await self.registry_entries_async()
+        models = [model_from_definition(e["definition"]) for e in entries]
+        for model in models:
+            self._database(model)  # an unknown database fails before any model is registered
+        for model in models:
             self._register(model)
             self._ready.add(model.name)  # its table is the registering process's concern
             names.append(model.name)
@@ -567,8 +604,44 @@ class DataFlow:
     def _plan(self, model: ModelDef) -> ModelPlan:
         plan = self._plans.get(model.name)
         if plan is None or plan.model is not model:
-            plan = self._plans[model.name] = ModelPlan(model, self.dialect)
+            dialect = self._database(model).dialect
+            plan = self._plans[model.name] = ModelPlan(model, dialect)
         return plan
+
+    def _database(self, model: ModelDef) -> Database:
+        """The database ``model`` lives in (``__dataflow__["database"]``).
+
+        Raises:
+            ModelError: ``DF-MODEL-UNKNOWN-DATABASE``, with the names this DataFlow has.
+        """
+        database = self._databases.get(model.database)
+        if database is None:
+            known = ", ".join(repr(n) for n in self._databases)
+            raise ModelError(
+                f"model {model.name} names the database {model.database!r}, which this "
+                f"DataFlow does not have (it has {known}); add it with "
+                f"DataFlow(url, databases={{{model.database!r}: 'postgresql://...'}}) or "
+                "name one of those",
+                code="DF-MODEL-UNKNOWN-DATABASE",
+                details={
+                    "model": model.name,
+                    "database": model.database,
+                    "databases": list(self._databases),
+                },
+            )
+        return database
+
+    def _named_database(self, name: str) -> Database:
+        """The database called ``name``; ``DF-CONFIG-UNKNOWN-DATABASE`` otherwise."""
+        database = self._databases.get(name) if isinstance(name, str) else None
+        if database is None:
+            known = ", ".join(repr(n) for n in self._databases)
+            raise ConfigurationError(
+                f"this DataFlow has no database named {str(name)[:80]!r}; it has {known}",
+                code="DF-CONFIG-UNKNOWN-DATABASE",
+                details={"database": str(name)[:200], "databases": list(self._databases)},
+            )
+        return database
 
     # -- schema ------------------------------------------------------------------------
 
@@ -583,19 +656,27 @@ class DataFlow:
             if model.name in self._ready:
                 return
             s = self.settings
-            async with self._adapter.acquire() as conn:
-                writable = not s.existing_schema_mode and not s.read_only
-                if s.auto_migrate and writable and model.managed:
+            database = self._database(model)
+            writable = not s.existing_schema_mode and not s.read_only
+            migrate = s.auto_migrate and writable and model.managed
+            if migrate and database.adapter is not self._adapter:
+                async with database.acquire() as conn:
+                    await self._migrate(conn, model)
+            async with self._adapter.acquire() as conn:  # the registry lives in the primary
+                if migrate and database.adapter is self._adapter:
                     await self._migrate(conn, model)
                 await self._save_definitions(conn, [model])
+            if model.audit_log:
+                await self._prepare_audit_table(database)
             self._ready.add(model.name)
 
     async def _migrate(self, conn: Connection, model: ModelDef) -> None:
-        d = self.dialect
+        database = self._database(model)
+        d = database.dialect
         schema = model.schema or getattr(d, "schema", None)
         if schema:
-            await self._adapter.ensure_schema(conn, schema)
-        columns = await self._adapter.table_columns(conn, model.table_name, schema)
+            await database.adapter.ensure_schema(conn, schema)
+        columns = await database.adapter.table_columns(conn, model.table_name, schema)
         if columns is None:
             try:
                 async with conn.transaction():
@@ -631,7 +712,317 @@ class DataFlow:
             await self._ensure_ready(model)
 
     async def _lock_for_upsert(self, conn: Connection, model: ModelDef) -> None:
-        await self._adapter.lock_for_upsert(conn, self.dialect.table(model))
+        database = self._database(model)
+        await database.adapter.lock_for_upsert(conn, database.dialect.table(model))
+
+    # -- the audit log -----------------------------------------------------------------
+
+    async def _audit_columns(self, database: Database, conn: Connection) -> list[str] | None:
+        from .nodes._audit import AUDIT_TABLE
+
+        schema = getattr(database.dialect, "schema", None)
+        return await database.adapter.table_columns(conn, AUDIT_TABLE, schema)
+
+    async def _prepare_audit_table(self, database: Database) -> None:
+        """Make ``database``'s audit table ready when an audited model becomes ready: it
+        is created unless no DDL may run (existing-schema mode, read-only, or
+        ``auto_migrate=False``); then only an existing table is used."""
+        if self._audit_tables.get(database.name):
+            return
+        from .nodes._audit import AUDIT_COLUMNS, audit_model
+
+        s = self.settings
+        async with database.acquire() as conn:
+            columns = await self._audit_columns(database, conn)
+            may_create = s.auto_migrate and not s.existing_schema_mode and not s.read_only
+            if columns is None and may_create:
+                d = database.dialect
+                schema = getattr(d, "schema", None)
+                try:
+                    if schema:
+                        await database.adapter.ensure_schema(conn, schema)
+                    async with conn.transaction():
+                        for statement in d.create_table_sql(audit_model()):
+                            await conn.execute(statement)
+                except UniqueViolation:  # created by another process at the same moment
+                    pass
+                except DatabaseError as exc:  # e.g. a role that may not create tables
+                    _log.warning("the audit table could not be created: %s", exc.message)
+                    self._audit_problems[database.name] = f"creating it failed ({exc.message})"
+                columns = await self._audit_columns(database, conn)
+        found = columns is not None and all(c in columns for c in AUDIT_COLUMNS)
+        self._audit_tables[database.name] = found
+
+    async def _require_audit_table(self, model: ModelDef, conn: Connection) -> None:
+        """Raise unless the audit table of ``model``'s database takes rows (looked up again
+        while it is missing: a table created since is used).
+
+        Raises:
+            SchemaError: ``DF-SCHEMA-AUDIT-TABLE-MISSING`` or ``-MISMATCH``.
+        """
+        database = self._database(model)
+        if self._audit_tables.get(database.name):
+            return
+        from .nodes._audit import AUDIT_COLUMNS, AUDIT_TABLE
+
+        columns = await self._audit_columns(database, conn)
+        missing = [c for c in AUDIT_COLUMNS if c not in (columns or ())]
+        if columns is not None and not missing:
+            self._audit_tables[database.name] = True
+            return
+        details = {"model": model.name, "table": AUDIT_TABLE, "database": database.name}
+        if columns is not None:
+            raise SchemaError(
+                f"model {model.name} keeps an audit log, and the table {AUDIT_TABLE!r} lacks "
+                f"the column(s) {', '.join(missing)}; add them (see docs/enterprise.md for "
+                "its columns) or drop the table to have it created again; nothing was written",
+                code="DF-SCHEMA-AUDIT-TABLE-MISMATCH",
+                details={**details, "missing": missing},
+            )
+        s = self.settings
+        if s.existing_schema_mode:
+            why = "existing_schema_mode never creates tables"
+        elif not s.auto_migrate:
+            why = "auto_migrate is off"
+        else:
+            why = self._audit_problems.get(database.name, "it has not been created")
+        raise SchemaError(
+            f"model {model.name} keeps an audit log, and the {database.name!r} database has "
+            f"no {AUDIT_TABLE!r} table ({why}), so its writes are refused; create the table "
+            "(a DataFlow with auto_migrate creates it when an audited model is first used), "
+            "or remove 'audit_log' from the model; nothing was written",
+            code="DF-SCHEMA-AUDIT-TABLE-MISSING",
+            details=details,
+        )
+
+    def audit_trail(
+        self,
+        model: str | None = None,
+        record_id: Any = None,
+        since: Any = None,
+        limit: int | None = 100,
+        *,
+        tenant_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The audit log of audited models, oldest first.
+
+        Each entry is ``{"model", "record_id", "action", "before", "after", "tenant_id",
+        "actor", "at"}``: ``action`` is ``"create"``, ``"update"`` or ``"delete"`` (soft
+        or hard; a soft delete's ``after`` is the marked record, a hard one's None);
+        ``before`` / ``after`` hold every field with its Python type, as stored.
+
+        Args:
+            model: only this model's entries (its name).
+            record_id: only this record's (its key; a dict for a composite key).
+            since: only entries written at or after this time (a ``datetime``, or an
+                ISO-8601 string; a naive one is UTC).
+            limit: at most this many entries (None: all).
+            tenant_id: only this tenant's entries. With none given, the tenant bound by
+                ``db.tenant(...)`` applies, if any: a tenant sees only its own trail.
+
+        Example::
+
+            with db.actor("alice"):
+                LocalRuntime().execute(wf.build())
+            db.audit_trail("Invoice", record_id=7)[-1]["actor"]  # 'alice'
+
+        Raises:
+            ModelError: ``DF-MODEL-UNKNOWN`` for an unknown model, ``DF-MODEL-NOT-AUDITED``
+                for one without ``audit_log``.
+            ValidationError: a bad ``record_id``, ``since`` or ``limit``.
+            TenantError: ``DF-TENANT-INVALID`` for a bad ``tenant_id``.
+        """
+        self._check_open()
+        from .nodes._base import bound_tenant
+
+        tenant = bound_tenant(tenant_id)
+        return _loop.run_sync(self._audit_trail(model, record_id, since, limit, tenant))
+
+    async def audit_trail_async(
+        self,
+        model: str | None = None,
+        record_id: Any = None,
+        since: Any = None,
+        limit: int | None = 100,
+        *,
+        tenant_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Async version of :meth:`audit_trail`."""
+        self._check_open()
+        from .nodes._base import bound_tenant
+
+        # The bound tenant is read here, in the caller's task; the query runs on the
+        # engine's loop, where the caller's context variables are not visible.
+        tenant = bound_tenant(tenant_id)
+        return await self._audit_trail(model, record_id, since, limit, tenant)
+
+    @_loop.engine_bound
+    async def _audit_trail(
+        self, model: Any, record_id: Any, since: Any, limit: Any, tenant: str | None
+    ) -> list[dict[str, Any]]:
+        from .nodes._audit import (
+            AUDIT_COLUMNS,
+            audit_model,
+            entry_output,
+            key_digest,
+        )
+
+        self._check_open()
+        definition = self._audited_model(model)
+        key = None if record_id is None else self._audit_key(definition, record_id)
+        audit = audit_model()
+        f = audit.fields
+        if since is not None:
+            since = f["at"].validate(since, where="audit_trail: since: ")
+        number = isinstance(limit, int) and not isinstance(limit, bool)
+        if limit is not None and not (number and 0 <= limit <= 2**62):
+            raise ValidationError(
+                f"audit_trail: limit must be a whole number from 0 to {2**62}, or None for "
+                f"every entry; got {limit!r:.80}",
+                code="DF-PARAM-RANGE" if number else "DF-PARAM-TYPE",
+                details={"param": "limit"},
+            )
+        if definition is not None:
+            databases = [self._database(definition)]
+        else:
+            databases = list(self._databases.values())
+        fields = [f[c] for c in AUDIT_COLUMNS]
+        entries: list[tuple[Any, int, Any, dict[str, Any]]] = []
+        for position, database in enumerate(databases):
+            d = database.dialect
+            async with database.acquire() as conn:
+                if not self._audit_tables.get(database.name):
+                    columns = await self._audit_columns(database, conn)
+                    if columns is None:
+                        continue  # nothing was ever audited in this database
+                p = Params(d)
+                conds = []
+                if definition is not None:
+                    conds.append(f"{d.column(f['model'])} = {p.add(definition.name)}")
+                if key is not None:
+                    conds.append(f"{d.column(f['record_key'])} = {p.add(key_digest(key))}")
+                if since is not None:
+                    conds.append(f"{d.column(f['at'])} >= {p.add_field(f['at'], since)}")
+                if tenant is not None:
+                    conds.append(f"{d.column(f['tenant_id'])} = {p.add(tenant)}")
+                sql = f"SELECT {d.select_list(fields)} FROM {d.table(audit)}"
+                if conds:
+                    sql += " WHERE " + " AND ".join(conds)
+                sql += f" ORDER BY {d.order_sql([(f['id'], False)])}"
+                sql += d.limit_sql(limit, None, p)
+                decode = d.row_decoder(fields)
+                for raw in await conn.fetch(sql, p.values):
+                    row = decode(raw)
+                    entries.append((row["at"], position, row["id"], row))
+        if len(databases) > 1:
+            entries.sort(key=lambda e: e[:3])
+        return [entry_output(self._models.get(row["model"]), row) for *_, row in entries[:limit]]
+
+    def _audited_model(self, name: Any) -> ModelDef | None:
+        if name is None:
+            return None
+        if not isinstance(name, str):
+            raise ValidationError(
+                f"audit_trail: model must be a model name, got {type(name).__name__}",
+                code="DF-PARAM-TYPE",
+                details={"param": "model"},
+            )
+        definition = self.get_model(name)
+        if not definition.audit_log:
+            raise ModelError(
+                f"model {name} does not keep an audit log; set __dataflow__ = "
+                "{'audit_log': True} on it to record its writes",
+                code="DF-MODEL-NOT-AUDITED",
+                details={"model": name},
+            )
+        return definition
+
+    def _audit_key(self, definition: ModelDef | None, record_id: Any) -> str:
+        """The canonical JSON text of a record id, as the audit log stores it."""
+        from .nodes._audit import key_text
+
+        if definition is not None:
+            plan = self._plan(definition)
+            return key_text(plan.pk_fields, plan.pk_values(record_id, param="record_id"))
+        if isinstance(record_id, Mapping) and record_id:
+            names = sorted(str(k) for k in record_id)
+            return key_text(names, [record_id[k] for k in names])
+        if isinstance(record_id, list | tuple | Mapping):
+            raise ValidationError(
+                "audit_trail: record_id must be a key value, or a dict of a composite key's "
+                "fields; to give a composite key as a list, name the model too",
+                code="DF-PARAM-TYPE",
+                details={"param": "record_id"},
+            )
+        return key_text(["id"], [record_id])
+
+    # -- tenant and actor --------------------------------------------------------------
+
+    def tenant(self, tenant_id: str) -> Binding:
+        """Bind the tenant that workflows started inside the block run for.
+
+        Usable with ``with`` and ``async with``; the binding belongs to the current thread
+        or asyncio task (a context variable), the innermost block wins, and leaving the
+        block restores the previous one. A ``tenant_id=`` given to ``execute`` wins over
+        it. Every statement a node sends for a multi-tenant model is scoped to this
+        tenant; nodes of other models ignore it.
+
+        Example::
+
+            with db.tenant("acme"):
+                results, _ = LocalRuntime().execute(wf.build())
+
+        Raises:
+            TenantError: ``DF-TENANT-INVALID`` unless ``tenant_id`` is a non-empty string
+                of at most 255 characters.
+        """
+        from .nodes._base import bind_tenant
+
+        return bind_tenant(tenant_id)
+
+    def actor(self, actor: str) -> Binding:
+        """Bind who acts for workflows started inside the block (the audit log records it).
+
+        Works like :meth:`tenant`, with ``with`` and ``async with``; an ``actor=`` given
+        to ``execute`` wins over it.
+
+        Example::
+
+            with db.actor("alice"), db.tenant("acme"):
+                LocalRuntime().execute(wf.build())
+
+        Raises:
+            ValidationError: ``DF-PARAM-ACTOR`` unless ``actor`` is a non-empty string.
+        """
+        from .nodes._base import bind_actor
+
+        return bind_actor(actor)
+
+    # -- the query cache ---------------------------------------------------------------
+
+    def cache_stats(self) -> dict[str, Any]:
+        """How the query cache is doing: ``backend`` (``"memory"``, ``"redis"`` or None),
+        ``hits``, ``misses``, ``hit_ratio``, ``bypassed`` (reads it did not serve: inside a
+        transaction, or Redis unavailable), ``invalidations``, ``entries`` and ``bytes``
+        held, and the bounds; for Redis also ``available``, ``errors``,
+        ``pending_invalidations`` and this process's ``local_entries``/``local_bytes``.
+        """
+        self._check_open()
+        if self._cache is None:
+            return {"backend": None, "hits": 0, "misses": 0, "hit_ratio": 0.0}
+        return _loop.run_sync(self._cache.stats())
+
+    def invalidate_cache(self, model: str | None = None) -> None:
+        """Forget the cached answers of ``model`` (every model when None), in every
+        process sharing the cache: call it after writing to the tables outside DataFlow.
+
+        Raises:
+            ModelError: ``DF-MODEL-UNKNOWN``.
+        """
+        self._check_open()
+        models = list(self._models.values()) if model is None else [self.get_model(model)]
+        if self._cache is not None:
+            _loop.run_sync(self._cache.invalidate(models))
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -649,7 +1040,7 @@ class DataFlow:
         unregister_instance(self)
         _loop.unregister_closer(self)
         try:
-            _loop.run_sync(self._adapter.close(), timeout=timeout)
+            _loop.run_sync(self._close_pools(), timeout=timeout)
         except Exception:  # pragma: no cover - closing is best effort
             pass
 
@@ -660,7 +1051,14 @@ class DataFlow:
         self.closed = True
         unregister_instance(self)
         _loop.unregister_closer(self)
-        await _loop.run_async(self._adapter.close())
+        await _loop.run_async(self._close_pools())
+
+    async def _close_pools(self) -> None:
+        """Close the cache, then the pools of every database and read replica."""
+        if self._cache is not None:
+            await self._cache.close()
+        for database in self._databases.values():
+            await database.close()
 
     def __enter__(self) -> DataFlow:
         return self
@@ -685,13 +1083,95 @@ class DataFlow:
         self._check_open()
         return await self._adapter.server_version()
 
+    def health(self, timeout: float = 5.0) -> dict[str, Any]:
+        """Whether the databases answer, and how this DataFlow is set up; never raises
+        because a database cannot be reached (it is reported ``"down"``).
+
+        Args:
+            timeout: seconds to wait for each database (and for the cache).
+
+        Returns:
+            ``{"status": "up" | "degraded" | "down", "database": {"status", "dialect",
+            "url", "latency_ms", "server_version", "error", "pool", "replicas"},
+            "databases": {name: {...}}, "pool": {...}, "mode": {"read_only",
+            "existing_schema_mode", "auto_migrate"}, "cache": {...} or None,
+            "checked_at", "seconds"}`` (see docs/enterprise.md).
+
+        Raises:
+            ValidationError: a ``timeout`` that is not a positive number of seconds.
+            ConfigurationError: ``DF-CONFIG-CLOSED`` after ``close()``.
+
+        Example::
+
+            report = db.health()
+            if report["status"] != "up":
+                print(report["database"]["error"])
+        """
+        from .nodes._health import health_timeout
+
+        seconds = health_timeout(timeout)
+        self._check_open()
+        return _loop.run_sync(self.health_async(seconds))
+
+    @_loop.engine_bound
+    async def health_async(self, timeout: float = 5.0) -> dict[str, Any]:
+        """Async version of :meth:`health`."""
+        from .nodes._health import check_health, health_timeout
+
+        seconds = health_timeout(timeout)
+        self._check_open()
+        return await check_health(self, timeout=seconds)
+
     def describe(self) -> Mapping[str, Any]:
         """Dialect, URL (redacted), safety modes and models."""
         return {
             "dialect": self.dialect.name,
             "url": self.settings.url.redacted(),
+            "databases": {
+                name: {
+                    "dialect": db.dialect.name,
+                    "url": db.adapter.settings.url.redacted(),
+                    "read_replicas": [r.settings.url.redacted() for r in db.replicas],
+                }
+                for name, db in self._databases.items()
+            },
             "read_only": self.settings.read_only,
             "existing_schema_mode": self.settings.existing_schema_mode,
             "auto_migrate": self.settings.auto_migrate,
             "models": self.list_models(),
         }
+
+    def api(self, **options: Any) -> Starlette:
+        """A REST API over this DataFlow's models: an ASGI application (Starlette) with an
+        OpenAPI 3.1 document at ``/openapi.json`` (docs/rest.md). Needs the ``api`` extra.
+
+        Args:
+            models: serve only these models (names); by default every registered model.
+            tables: serve only the models of these tables (instead of ``models``).
+            token: a bearer token (or a list, while rotating) every request but
+                ``/health`` must carry; compared in constant time.
+            read_only: serve no writes (the default when this DataFlow is read-only).
+            tenant: the tenant of a request: a header name (``"X-Tenant-ID"``), or a
+                function of the Starlette request returning the tenant id.
+            default_limit, max_limit: records in a listing when no limit is given, and
+                the most a request may ask for (100 and 1000).
+            max_body_bytes: the largest request body accepted (10 MiB).
+            title, version: the OpenAPI document's ``info``.
+
+        Example::
+
+            app = db.api(token=os.environ["API_TOKEN"])
+            uvicorn.run(app)  # GET /users?filter={"age":{"$gte":18}}&limit=10
+
+        Raises:
+            ConfigurationError: an invalid option, or the ``api`` extra is missing.
+            ModelError: ``DF-MODEL-UNKNOWN`` for a model or table not registered.
+        """
+        try:
+            from .api import create_app
+        except ImportError as exc:  # starlette comes with the api extra
+            raise ConfigurationError(
+                f"the REST API needs the 'api' extra: pip install 'dataflow-engine[api]' ({exc})",
+                code="DF-CONFIG-MISSING-EXTRA",
+            ) from None
+        return create_app(self, **options)

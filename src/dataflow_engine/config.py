@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import ConfigurationError
 
-__all__ = ["DatabaseURL", "Settings", "parse_url"]
+__all__ = ["PRIMARY", "DatabaseURL", "Settings", "parse_url"]
+
+#: The name of the database the ``url`` option names (``__dataflow__["database"]``'s default).
+PRIMARY = "primary"
 
 _SCHEMES = {
     "sqlite": "sqlite",
@@ -224,7 +228,8 @@ class Settings:
     Each option can also be set by an environment variable: ``DATAFLOW_DATABASE_URL``,
     ``DATAFLOW_AUTO_MIGRATE``, ``DATAFLOW_EXISTING_SCHEMA_MODE``, ``DATAFLOW_READ_ONLY``,
     ``DATAFLOW_POOL_SIZE``, ``DATAFLOW_POOL_TIMEOUT``, ``DATAFLOW_COMMAND_TIMEOUT``,
-    ``DATAFLOW_CACHE_URL``, ``DATAFLOW_ECHO``, ``DATAFLOW_APPLICATION_ID``.
+    ``DATAFLOW_CACHE_URL``, ``DATAFLOW_ECHO``, ``DATAFLOW_APPLICATION_ID``,
+    ``DATAFLOW_READ_REPLICA_URL`` (one replica of the primary).
     """
 
     url: DatabaseURL
@@ -237,6 +242,8 @@ class Settings:
     cache: str | None = None
     echo: bool = False
     application_id: str | None = None
+    databases: dict[str, DatabaseURL] = field(default_factory=dict)
+    read_replicas: dict[str, tuple[DatabaseURL, ...]] = field(default_factory=dict)
 
     @classmethod
     def resolve(
@@ -249,13 +256,19 @@ class Settings:
         pool_size: int | None = None,
         pool_timeout: float | None = None,
         command_timeout: float | None = None,
-        cache: str | None = None,
+        cache: str | bool | None = None,
         echo: bool | None = None,
         application_id: str | None = None,
+        databases: Mapping[str, str] | None = None,
+        read_replica: Any = None,
     ) -> Settings:
         """Combine explicit options, ``DATAFLOW_*`` variables and defaults."""
         raw_url = url or os.environ.get("DATAFLOW_DATABASE_URL") or "sqlite://"
         parsed = parse_url(raw_url)
+        named = _databases(databases)
+        if read_replica is None:
+            read_replica = os.environ.get("DATAFLOW_READ_REPLICA_URL") or None
+        replicas = _replicas(read_replica, {PRIMARY: parsed, **named})
         size = pool_size if pool_size is not None else _env_number("DATAFLOW_POOL_SIZE", 10, int)
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ConfigurationError(
@@ -287,7 +300,135 @@ class Settings:
                 if command_timeout is not None
                 else _env_number("DATAFLOW_COMMAND_TIMEOUT", None, float)
             ),
-            cache=cache if cache is not None else os.environ.get("DATAFLOW_CACHE_URL") or None,
+            cache=(
+                ("memory" if cache else "off")
+                if isinstance(cache, bool)
+                else cache
+                if cache is not None
+                else os.environ.get("DATAFLOW_CACHE_URL") or None
+            ),
             echo=echo if echo is not None else _env_bool("DATAFLOW_ECHO", False),
             application_id=application_id or os.environ.get("DATAFLOW_APPLICATION_ID") or None,
+            databases=named,
+            read_replicas=replicas,
         )
+
+    def for_database(self, name: str) -> Settings:
+        """The settings of the database ``name`` (:data:`PRIMARY` or a ``databases`` name):
+        its own URL, every other setting shared."""
+        return self if name == PRIMARY else replace(self, url=self.databases[name])
+
+    def for_replica(self, url: DatabaseURL) -> Settings:
+        """The settings of a read replica at ``url``: read-only and never DDL, whatever
+        the database's own settings say."""
+        return replace(self, url=url, read_only=True, existing_schema_mode=True)
+
+
+_DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
+
+
+def _option_url(option: str, value: Any) -> DatabaseURL:
+    """A URL given in an option, parsed; errors name the option."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(
+            f"{option} must be a database URL such as 'postgresql://user:pass@host/db', "
+            f"got {type(value).__name__} {str(value)[:80]!r}",
+            code="DF-CONFIG-URL",
+            details={"option": option},
+        )
+    try:
+        return parse_url(value)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"{option}: {exc.message}", code=exc.code, details={**exc.details, "option": option}
+        ) from None
+
+
+def _databases(value: Any) -> dict[str, DatabaseURL]:
+    """The ``databases`` option: names (besides the primary) -> parsed URLs."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            "databases must map names to URLs, e.g. "
+            "{'analytics': 'postgresql://user:pass@host/analytics'}, "
+            f"got {type(value).__name__}",
+            code="DF-CONFIG-DATABASES",
+            details={"option": "databases"},
+        )
+    out: dict[str, DatabaseURL] = {}
+    for name, url in value.items():
+        if not isinstance(name, str) or not _DATABASE_NAME.fullmatch(name):
+            raise ConfigurationError(
+                f"database name {str(name)[:80]!r} is not usable: a name starts with a "
+                "letter or '_' and has at most 63 letters, digits, '_', '.' or '-'",
+                code="DF-CONFIG-DATABASES",
+                details={"option": "databases", "name": str(name)[:200]},
+            )
+        if name == PRIMARY:
+            raise ConfigurationError(
+                f"databases cannot name {PRIMARY!r}: that is the database the url names; "
+                "give the other databases other names",
+                code="DF-CONFIG-DATABASES",
+                details={"option": "databases", "name": name},
+            )
+        out[name] = _option_url(f"databases[{name!r}]", url)
+    return out
+
+
+def _replicas(
+    value: Any, databases: Mapping[str, DatabaseURL]
+) -> dict[str, tuple[DatabaseURL, ...]]:
+    """The ``read_replica`` option: a URL or a list of URLs (replicas of the primary), or
+    a mapping of database names to those."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        per_database = dict(value)
+    else:
+        per_database = {PRIMARY: value}
+    out: dict[str, tuple[DatabaseURL, ...]] = {}
+    for name, urls in per_database.items():
+        database = databases.get(name) if isinstance(name, str) else None
+        if database is None:
+            known = ", ".join(repr(n) for n in databases)
+            raise ConfigurationError(
+                f"read_replica names the database {str(name)[:80]!r}, which this DataFlow "
+                f"does not have; the databases are {known}",
+                code="DF-CONFIG-REPLICA",
+                details={"option": "read_replica", "database": str(name)[:200]},
+            )
+        items = [urls] if isinstance(urls, str) else urls
+        if not isinstance(items, list | tuple) or not items:
+            raise ConfigurationError(
+                f"read_replica for {name!r} must be a URL or a non-empty list of URLs, "
+                f"got {type(urls).__name__} {str(urls)[:80]!r}",
+                code="DF-CONFIG-REPLICA",
+                details={"option": "read_replica", "database": name},
+            )
+        parsed = []
+        for i, url in enumerate(items):
+            option = (
+                "read_replica"
+                if name == PRIMARY and isinstance(urls, str)
+                else (f"read_replica[{name!r}][{i}]")
+            )
+            replica = _option_url(option, url)
+            if replica.dialect != database.dialect:
+                raise ConfigurationError(
+                    f"{option} is a {replica.dialect} database, but {name!r} is "
+                    f"{database.dialect}: a replica must be the same kind of database as "
+                    "the one it copies",
+                    code="DF-CONFIG-REPLICA",
+                    details={"option": "read_replica", "database": name},
+                )
+            if replica.is_memory:
+                raise ConfigurationError(
+                    f"{option} is an in-memory SQLite database, which nothing can copy "
+                    "into; give the path of the replica's file",
+                    code="DF-CONFIG-REPLICA",
+                    details={"option": "read_replica", "database": name},
+                )
+            parsed.append(replica)
+        out[name] = tuple(parsed)
+    return out

@@ -11,7 +11,8 @@ appear in MCP tool errors and LSP diagnostics.
     ├── ModelError                    DF-MODEL-*
     │   └── IdentifierTooLongError    DF-MODEL-IDENTIFIER-TOO-LONG
     ├── ValidationError               DF-PARAM-* (bad node parameters)
-    │   └── FilterError               DF-FILTER-* (bad filter, order or update documents)
+    │   ├── FilterError               DF-FILTER-* (bad filter, order or update documents)
+    │   └── TenantError               DF-TENANT-* (tenant missing, invalid, or another's)
     ├── UnsupportedError              DF-UNSUPPORTED
     ├── WorkflowValidationError       DF-WORKFLOW-INVALID (every problem, with node ids)
     ├── NodeTypeError                 DF-NODE-*
@@ -68,6 +69,7 @@ __all__ = [
     "ReadOnlyError",
     "SchemaError",
     "SerializationFailure",
+    "TenantError",
     "UniqueViolation",
     "UnsupportedError",
     "ValidationError",
@@ -141,6 +143,17 @@ class FilterError(ValidationError):
     """A filter, order or update document is invalid."""
 
     default_code = "DF-FILTER-INVALID"
+
+
+class TenantError(ValidationError):
+    """A multi-tenant model was used without a valid tenant, or with another tenant's value.
+
+    Codes: ``DF-TENANT-REQUIRED`` (no tenant bound), ``DF-TENANT-INVALID`` (a tenant id
+    that is not a non-empty string), ``DF-TENANT-MISMATCH`` (a record names a tenant
+    other than the bound one).
+    """
+
+    default_code = "DF-TENANT-REQUIRED"
 
 
 class UnsupportedError(DataFlowError):

@@ -29,7 +29,7 @@ def test_export_writes_a_schema_of_the_projects_node_types(tmp_path: Path) -> No
     )
     done = run("schema", "export", "--out", "workflow.schema.json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "2 models, 22 node types" in done.stderr
+    assert "2 models, 26 node types" in done.stderr
     schema = json.loads((tmp_path / "workflow.schema.json").read_text(encoding="utf-8"))
     jsonschema.Draft7Validator.check_schema(schema)
     validator = jsonschema.Draft7Validator(schema)
@@ -56,7 +56,7 @@ def test_export_to_standard_output_from_a_models_file(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     schema = json.loads(done.stdout)
     types = schema["definitions"]["node"]["properties"]["type"]["enum"]
-    assert "OrderBulkUpsertNode" in types and len(types) == 22
+    assert "OrderBulkUpsertNode" in types and len(types) == 26
 
 
 def test_a_project_without_models_is_a_clear_failure(tmp_path: Path) -> None:

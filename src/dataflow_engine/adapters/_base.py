@@ -17,11 +17,22 @@ if TYPE_CHECKING:
 __all__ = ["Adapter", "Connection", "is_ddl", "log_sql"]
 
 
-def log_sql(sql: str, params: Any) -> None:
-    """Log a statement to the ``dataflow_engine.sql`` logger (``echo=True``)."""
+def log_sql(sql: str, params: Any, database: str = "primary", replica: bool = False) -> None:
+    """Log a statement to the ``dataflow_engine.sql`` logger (``echo=True``).
+
+    Each record carries ``database`` (``"primary"`` or a name from the ``databases``
+    option) and ``replica`` (True for a read replica's statement); statements sent
+    anywhere but the primary are prefixed with ``[name]`` or ``[name replica]``.
+    """
     import logging
 
-    logging.getLogger("dataflow_engine.sql").info("%s %r", sql, params)
+    # The arguments stay (sql, params); a database name holds no '%' (config.py checks).
+    where = (
+        f"[{database} replica] " if replica else "" if database == "primary" else f"[{database}] "
+    )
+    logging.getLogger("dataflow_engine.sql").info(
+        where + "%s %r", sql, params, extra={"database": database, "replica": replica}
+    )
 
 
 _DDL = frozenset({"CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME", "COMMENT", "GRANT", "REVOKE"})
@@ -81,6 +92,10 @@ class Adapter(ABC):
     """A driver behind a small interface: open, acquire a connection, close."""
 
     dialect: Dialect
+    #: The database this adapter serves, as statement logs name it: ``"primary"`` or a
+    #: name from the ``databases`` option; ``replica`` is True for a read replica's.
+    database_name: str = "primary"
+    replica: bool = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -101,7 +116,7 @@ class Adapter(ABC):
                 details={"statement": sql[:500]},
             )
         if self.settings.echo:
-            log_sql(sql, params)
+            log_sql(sql, params, self.database_name, self.replica)
 
     @abstractmethod
     async def open(self) -> None:

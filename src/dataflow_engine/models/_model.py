@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ModelError, UnsupportedError, ValidationError
+from ..errors import ModelError, ValidationError
 from ._fields import MISSING, Field, FieldKind, field_from_annotation
 from ._naming import table_name_for
 
@@ -42,6 +42,7 @@ _OPTIONS = {
     "unique",
     "primary_key",
     "schema",
+    "personal",
 }
 
 # Parameter names, and keys the Read and Update nodes add to a row in their output.
@@ -74,6 +75,8 @@ class ModelDef:
         managed: DataFlow owns the table and may create it or add columns; False for a
             table registered from an existing database.
         read_only_reason: why a registered model is read-only.
+        personal: the fields holding personal data (``__dataflow__["personal"]``), which
+            ``GDPRAnonymizeNode`` anonymises.
     """
 
     name: str
@@ -94,6 +97,7 @@ class ModelDef:
     stamps: tuple[str, ...] = ("created_at", "updated_at")
     managed: bool = True
     read_only_reason: str = ""
+    personal: tuple[str, ...] = ()
 
     @property
     def node_names(self) -> dict[str, str]:
@@ -137,6 +141,7 @@ class ModelDef:
                 "audit_log": self.audit_log,
                 "read_only": self.read_only,
                 "database": self.database,
+                "personal": list(self.personal),
             },
             "nodes": self.node_names,
         }
@@ -185,6 +190,45 @@ def _collect_annotations(cls: type) -> dict[str, Any]:
                 continue
             merged[name] = hints[name]
     return merged
+
+
+def _personal(
+    cls: type, options: Mapping[str, Any], fields: Mapping[str, Field]
+) -> tuple[str, ...]:
+    """The ``personal`` option: field names of the model (``__personal__`` on the class
+    is the same list, spelt as a class attribute)."""
+    declared = options.get("personal")
+    where = "__dataflow__['personal']"
+    attribute = getattr(cls, "__personal__", None)
+    if attribute is not None:
+        if declared is not None:
+            raise ModelError(
+                f"model {cls.__name__}: the personal fields are declared twice, in "
+                "__dataflow__['personal'] and in __personal__; keep __dataflow__['personal']",
+                code="DF-MODEL-OPTION",
+                details={"option": "personal"},
+            )
+        declared, where = attribute, "__personal__"
+    if declared is None:
+        return ()
+    if isinstance(declared, str) or not isinstance(declared, list | tuple):
+        raise ModelError(
+            f"model {cls.__name__}: {where} must be a list of field names, e.g. "
+            f"['email', 'name']; got {type(declared).__name__}",
+            code="DF-MODEL-OPTION",
+            details={"option": "personal"},
+        )
+    for name in declared:
+        if not isinstance(name, str) or name not in fields:
+            close = suggest(name, fields) if isinstance(name, str) else []
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise ModelError(
+                f"model {cls.__name__}: {where} names {name!r:.80}, which is not a field of "
+                f"the model{hint} (fields: {', '.join(fields)})",
+                code="DF-MODEL-OPTION",
+                details={"option": "personal", "field": str(name)[:200], "suggestions": close},
+            )
+    return tuple(dict.fromkeys(declared))
 
 
 def build_model(cls: type) -> ModelDef:
@@ -260,7 +304,8 @@ def build_model(cls: type) -> ModelDef:
             Field("deleted_at", FieldKind.DATETIME, dt.datetime, nullable=True, auto=True)
         )
     if multi_tenant:
-        auto_columns.append(Field("tenant_id", FieldKind.STR, str, auto=True))
+        # Indexed: every statement on the model filters on it.
+        auto_columns.append(Field("tenant_id", FieldKind.STR, str, auto=True, indexed=True))
     if versioned:
         auto_columns.append(Field("version", FieldKind.INT, int, auto=True, default=1))
     for col in auto_columns:
@@ -301,6 +346,8 @@ def build_model(cls: type) -> ModelDef:
 
     indexes = _groups("indexes")
     unique = _groups("unique")
+    if multi_tenant and not any(g[0] == "tenant_id" for g in [*indexes, *unique]):
+        indexes.append(("tenant_id",))
     table = options.get("table")
     if table is None:
         table = table_name_for(cls.__name__)
@@ -308,13 +355,6 @@ def build_model(cls: type) -> ModelDef:
         raise ModelError(
             f"model {cls.__name__}: __dataflow__['table'] must be a non-empty string",
             code="DF-MODEL-OPTION",
-        )
-    if options.get("multi_tenant") or options.get("audit_log"):
-        feature = "multi_tenant" if options.get("multi_tenant") else "audit_log"
-        raise UnsupportedError(
-            f"model {cls.__name__}: the {feature!r} option is not available in this release; "
-            "remove it from __dataflow__",
-            details={"option": feature},
         )
     return ModelDef(
         name=cls.__name__,
@@ -331,4 +371,5 @@ def build_model(cls: type) -> ModelDef:
         schema=options.get("schema"),
         auto_id=auto_id,
         source=cls,
+        personal=_personal(cls, options, fields),
     )

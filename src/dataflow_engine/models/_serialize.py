@@ -88,7 +88,7 @@ def model_to_definition(model: ModelDef) -> dict[str, Any]:
         if f.kind is FieldKind.ENUM:
             entry["members"] = [[m.name, m.value] for m in f.python_type]
         fields.append(entry)
-    return {
+    definition: dict[str, Any] = {
         "format": FORMAT,
         "name": model.name,
         "table": model.table_name,
@@ -106,6 +106,14 @@ def model_to_definition(model: ModelDef) -> dict[str, Any]:
         "stamps": list(model.stamps),
         "managed": model.managed,
     }
+    # Only when set, so the definitions (and checksums) of other models do not change.
+    if model.multi_tenant:
+        definition["multi_tenant"] = True
+    if model.audit_log:
+        definition["audit_log"] = True
+    if model.personal:
+        definition["personal"] = list(model.personal)
+    return definition
 
 
 def checksum(definition: dict[str, Any]) -> str:
@@ -182,6 +190,9 @@ def model_from_definition(definition: dict[str, Any]) -> ModelDef:
         primary_key=tuple(definition["primary_key"]),
         soft_delete=definition["soft_delete"],
         versioned=definition["versioned"],
+        multi_tenant=bool(definition.get("multi_tenant", False)),
+        audit_log=bool(definition.get("audit_log", False)),
+        personal=tuple(definition.get("personal", ())),
         indexes=[tuple(g) for g in definition["indexes"]],
         unique=[tuple(g) for g in definition["unique"]],
         read_only=definition["read_only"],

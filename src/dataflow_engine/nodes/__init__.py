@@ -1,9 +1,11 @@
-"""Nodes: the eleven generated kinds, their declarations, and node-type resolution."""
+"""Nodes: the eleven generated kinds, the system nodes every ``DataFlow`` has (sagas,
+health checks, GDPR), their declarations, and node-type resolution."""
 
 from ._base import ExecContext, Node, OutputSpec, Param
 from ._crud import NODE_CLASSES
 from ._plan import ModelPlan
-from ._registry import all_node_types, resolve_node_type
+from ._registry import all_node_types, resolve_node_type, system_node_classes
+from ._system import SystemNode
 
 __all__ = [
     "NODE_CLASSES",
@@ -12,6 +14,8 @@ __all__ = [
     "Node",
     "OutputSpec",
     "Param",
+    "SystemNode",
     "all_node_types",
     "resolve_node_type",
+    "system_node_classes",
 ]

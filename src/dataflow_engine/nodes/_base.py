@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import Diagnostic, ReadOnlyError, ValidationError
+from ..errors import Diagnostic, ReadOnlyError, TenantError, ValidationError
 from ..models import ModelDef
 from ..models._model import suggest
 
@@ -15,7 +16,22 @@ if TYPE_CHECKING:
     from .._dataflow import DataFlow
     from ..adapters import Connection
 
-__all__ = ["ExecContext", "Node", "OutputSpec", "Param", "Problems"]
+__all__ = [
+    "MAX_TENANT_ID",
+    "Binding",
+    "ExecContext",
+    "Node",
+    "OutputSpec",
+    "Param",
+    "Problems",
+    "bind_actor",
+    "bind_tenant",
+    "bound_actor",
+    "bound_tenant",
+    "check_actor",
+    "check_tenant_id",
+    "tenant_required",
+]
 
 
 @dataclass(frozen=True)
@@ -109,19 +125,57 @@ class Problems:
 
 @dataclass
 class ExecContext:
-    """What a running node needs: its ``DataFlow`` and, in a workflow transaction, the
-    connection every node shares."""
+    """What a running node needs: its ``DataFlow``, in a workflow transaction the
+    connection every node shares, and the run's tenant and actor.
+
+    ``tenant_id`` and ``actor`` are passed in explicitly by the runtime: nodes run on the
+    engine's loop, where the caller's context variables are not visible.
+    """
 
     dataflow: DataFlow
     tx_connection: Connection | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    tenant_id: str | None = None
+    actor: str | None = None
+    #: The running node (its model's database; whether it writes), and the databases this
+    #: run has written to, whose later reads skip the replicas (read-your-writes).
+    node: type[Node] | None = None
+    written: set[object] | None = None
+
+    def tenant_for(self, model: ModelDef, node_type: str) -> str | None:
+        """The tenant every statement on ``model`` is scoped to; None for a model that is
+        not multi-tenant (a bound tenant does not concern it).
+
+        Raises:
+            TenantError: ``DF-TENANT-REQUIRED`` when the model is multi-tenant and the run
+                has no tenant.
+        """
+        if not model.multi_tenant:
+            return None
+        if self.tenant_id is None:
+            raise tenant_required(model, node_type)
+        return self.tenant_id
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
+        """The connection the node runs on: the workflow transaction's; else one to its
+        model's database, or to a read replica of it for a read when this run has not
+        written to that database."""
         if self.tx_connection is not None:
             yield self.tx_connection
             return
-        async with self.dataflow._adapter.acquire() as conn:
+        node = self.node
+        if node is None:
+            source = self.dataflow._adapter.acquire()
+        else:
+            database = self.dataflow._database(node.model)
+            if node.writes and self.written is not None:
+                self.written.add(database)
+            if node.writes or (self.written is not None and database in self.written):
+                source = database.acquire()
+            else:
+                source = database.acquire_read()
+        async with source as conn:
             yield conn
 
     @asynccontextmanager
@@ -133,6 +187,131 @@ class ExecContext:
             else:
                 async with conn.transaction():
                     yield conn
+
+
+# -- the tenant and actor a run is bound to --------------------------------------------------
+
+#: The longest tenant id: the ``tenant_id`` column is indexed, and MySQL indexes
+#: ``VARCHAR(255)``.
+MAX_TENANT_ID = 255
+
+_TENANT: ContextVar[str | None] = ContextVar("dataflow_tenant", default=None)
+_ACTOR: ContextVar[str | None] = ContextVar("dataflow_actor", default=None)
+
+
+def check_tenant_id(value: Any) -> str:
+    """``value`` as a tenant id: a non-empty string of at most 255 characters.
+
+    Raises:
+        TenantError: ``DF-TENANT-INVALID``.
+    """
+    problem = None
+    if not isinstance(value, str):
+        problem = f"a string, got {type(value).__name__}"
+    elif not value:
+        problem = "a non-empty string"
+    elif len(value) > MAX_TENANT_ID:
+        problem = f"at most {MAX_TENANT_ID} characters, got {len(value)}"
+    elif "\x00" in value:
+        problem = "free of NUL characters"
+    else:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "valid Unicode text (no lone surrogates)"
+    if problem is not None:
+        raise TenantError(
+            f"a tenant id must be {problem}; bind one with "
+            "runtime.execute(wf, tenant_id='acme') or with db.tenant('acme'): ...",
+            code="DF-TENANT-INVALID",
+            details={"type": type(value).__name__},
+        )
+    return str(value)
+
+
+def check_actor(value: Any) -> str:
+    """``value`` as an actor name: a non-empty string.
+
+    Raises:
+        ValidationError: ``DF-PARAM-ACTOR``.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValidationError(
+            "an actor must be a non-empty string naming who acts, e.g. "
+            f"runtime.execute(wf, actor='alice'); got {value!r:.80}",
+            code="DF-PARAM-ACTOR",
+            details={"type": type(value).__name__},
+        )
+    return value
+
+
+def bound_tenant(explicit: str | None = None) -> str | None:
+    """The tenant for a run started here: ``explicit`` when given, else the one bound by
+    ``db.tenant(...)`` in the calling context. Read in the caller's thread or task."""
+    return check_tenant_id(explicit) if explicit is not None else _TENANT.get()
+
+
+def bound_actor(explicit: str | None = None) -> str | None:
+    """The actor for a run started here: ``explicit`` when given, else the one bound by
+    ``db.actor(...)`` in the calling context."""
+    return check_actor(explicit) if explicit is not None else _ACTOR.get()
+
+
+class Binding:
+    """Binds a value of a context variable for a ``with`` or ``async with`` block.
+
+    The binding is per thread and per asyncio task (a ``ContextVar``); blocks nest, the
+    innermost wins, and leaving a block restores what was bound before.
+    """
+
+    __slots__ = ("_tokens", "_var", "value")
+
+    def __init__(self, var: ContextVar[str | None], value: str) -> None:
+        self._var = var
+        self.value = value
+        self._tokens: list[Token[str | None]] = []
+
+    def __enter__(self) -> str:
+        self._tokens.append(self._var.set(self.value))
+        return self.value
+
+    def __exit__(self, *exc: object) -> None:
+        # The innermost entry made in this context: one Binding object may be entered by
+        # several tasks or threads at once, each in a context of its own.
+        for i in range(len(self._tokens) - 1, -1, -1):
+            try:
+                self._var.reset(self._tokens[i])
+            except ValueError:  # entered in another context
+                continue
+            del self._tokens[i]
+            return
+
+    async def __aenter__(self) -> str:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__()
+
+
+def tenant_required(model: ModelDef, node_type: str | None = None) -> TenantError:
+    """The refusal of a statement on a multi-tenant model when the run has no tenant."""
+    where = f"{node_type}: " if node_type else ""
+    return TenantError(
+        f"{where}{model.name} is multi-tenant and no tenant is bound; run the workflow "
+        "with runtime.execute(wf, tenant_id='acme'), or inside a with db.tenant('acme'): block",
+        code="DF-TENANT-REQUIRED",
+        details={"model": model.name, "node_type": node_type},
+    )
+
+
+def bind_tenant(tenant_id: Any) -> Binding:
+    """A ``with`` / ``async with`` block running workflows for ``tenant_id``."""
+    return Binding(_TENANT, check_tenant_id(tenant_id))
+
+
+def bind_actor(actor: Any) -> Binding:
+    """A ``with`` / ``async with`` block running workflows on behalf of ``actor``."""
+    return Binding(_ACTOR, check_actor(actor))
 
 
 class Node:

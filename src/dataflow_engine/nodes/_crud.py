@@ -17,6 +17,7 @@ from ..errors import (
     MultipleRecordsError,
     NotFoundError,
     OptimisticLockError,
+    TenantError,
     UniqueViolation,
     UnsupportedError,
     ValidationError,
@@ -36,6 +37,7 @@ from ..query import (
     prepare_filter,
 )
 from ..query import Node as FilterNode
+from . import _audit
 from ._base import ExecContext, Node, OutputSpec, Param, Problems, type_check
 from ._plan import ModelPlan
 
@@ -161,6 +163,14 @@ def _validate_record(
     writable = model.writable_fields
     for key, value in record.items():
         f = writable.get(key) if isinstance(key, str) else None
+        if f is None and key == "tenant_id" and model.multi_tenant:
+            # A record may name its tenant; the node refuses any but the bound one.
+            if not (problems.pending and problems.provided(".".join(map(str, (*path, key))))):
+                try:
+                    out[key] = model.fields[key].validate(value, where=f"{cls.type_name}: ")
+                except ValidationError as exc:
+                    problems.error(exc, (*path, key))
+            continue
         if f is None:
             if isinstance(key, str) and key in model.fields:
                 problems.add(
@@ -215,9 +225,11 @@ def _validate_record(
     return out
 
 
-async def _insert_row(conn: Connection, plan: ModelPlan, values: dict[str, Any]) -> dict[str, Any]:
+async def _insert_row(
+    conn: Connection, plan: ModelPlan, values: dict[str, Any], tenant: str | None = None
+) -> dict[str, Any]:
     d = plan.dialect
-    encoded = plan.encode_insert_row(values, plan.stamp(d.now()))
+    encoded = plan.encode_insert_row(values, plan.stamp(d.now(), tenant))
     sql = plan.insert_one()
     if plan.db_defaults and DATABASE_DEFAULT in encoded:
         keyless = any(values.get(f.name) is DATABASE_DEFAULT for f in plan.pk_fields)
@@ -237,13 +249,15 @@ async def _insert_row(conn: Connection, plan: ModelPlan, values: dict[str, Any])
     # No RETURNING (MySQL): the new key is the generated id, or the key given.
     new_id = await conn.insert(sql, encoded)
     key = [new_id] if plan.model.auto_id else [values[f.name] for f in plan.pk_fields]
-    return await _row_by_key(conn, plan, key)
+    return await _row_by_key(conn, plan, key, tenant)
 
 
-async def _row_by_key(conn: Connection, plan: ModelPlan, key: list[Any]) -> dict[str, Any]:
+async def _row_by_key(
+    conn: Connection, plan: ModelPlan, key: list[Any], tenant: str | None = None
+) -> dict[str, Any]:
     p = Params(plan.dialect)
     rows = await conn.fetch(
-        f"SELECT {plan.select} FROM {plan.table} WHERE {plan.pk_where(key, p)}", p.values
+        f"SELECT {plan.select} FROM {plan.table} WHERE {plan.pk_where(key, p, tenant)}", p.values
     )
     return plan.decode(rows[0])
 
@@ -255,6 +269,7 @@ async def _update_returning(
     values: list[Any],
     key: list[Any],
     sets: list[Any],
+    tenant: str | None = None,
 ) -> dict[str, Any] | None:
     """Run an UPDATE of one row and return the row after it (None when nothing matched)."""
     d = plan.dialect
@@ -268,7 +283,7 @@ async def _update_returning(
         for item in sets:
             if item.field is f and item.op == "set":
                 new_key[i] = item.value
-    return await _row_by_key(conn, plan, new_key)
+    return await _row_by_key(conn, plan, new_key, tenant)
 
 
 def _row_selector(
@@ -278,13 +293,14 @@ def _row_selector(
     p: Params,
     *,
     include_deleted: bool = False,
+    tenant: str | None = None,
 ) -> str:
     if params.get("id") is not None:
-        cond = plan.pk_where(params["id"], p)
+        cond = plan.pk_where(params["id"], p, tenant)
         if plan.soft_delete_field is not None and not include_deleted:
             cond += f" AND {plan.dialect.column(plan.soft_delete_field)} IS NULL"
         return cond
-    return plan.where(params.get("_filter"), p, include_deleted=include_deleted)
+    return plan.where(params.get("_filter"), p, include_deleted=include_deleted, tenant=tenant)
 
 
 async def _one_row(
@@ -295,9 +311,10 @@ async def _one_row(
     *,
     lock: bool = False,
     include_deleted: bool = False,
+    tenant: str | None = None,
 ) -> dict[str, Any] | None:
     p = Params(plan.dialect)
-    where = _row_selector(cls, plan, params, p, include_deleted=include_deleted)
+    where = _row_selector(cls, plan, params, p, include_deleted=include_deleted, tenant=tenant)
     sql = f"SELECT {plan.select} FROM {plan.table} WHERE {where}"
     sql += plan.dialect.limit_sql(2, None, p)
     if lock:
@@ -324,6 +341,18 @@ def _plain_id(values: Sequence[Any] | None) -> Any:
     if values is None:
         return None
     return values[0] if len(values) == 1 else list(values)
+
+
+def _own_tenant(cls: type[Node], value: Any, tenant: str | None, where: str) -> None:
+    """Refuse a record that names a tenant other than the bound one (before any SQL)."""
+    if tenant is not None and value is not None and value != tenant:
+        raise TenantError(
+            f"{cls.type_name}: {where} sets tenant_id to another tenant than the bound one; "
+            "records always belong to the tenant the workflow runs for: remove tenant_id, "
+            "or run the workflow for that tenant",
+            code="DF-TENANT-MISMATCH",
+            details={"model": cls.model.name, "where": where},
+        )
 
 
 # -- the node kinds -------------------------------------------------------------------------
@@ -360,9 +389,17 @@ class CreateNode(Node):
         return _validate_record(cls, params, problems, ())
 
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
-        plan = _plan(type(self))
+        cls = type(self)
+        plan = _plan(cls)
+        tenant = ctx.tenant_for(cls.model, cls.type_name)
+        _own_tenant(cls, params.get("tenant_id"), tenant, "the record")
+        if cls.model.audit_log:
+            async with ctx.atomic() as conn:
+                row = await _insert_row(conn, plan, params, tenant)
+                await _audit.record(ctx, conn, plan, [("create", None, row)])
+            return row
         async with ctx.connection() as conn:
-            return await _insert_row(conn, plan, params)
+            return await _insert_row(conn, plan, params, tenant)
 
 
 class ReadNode(Node):
@@ -407,8 +444,11 @@ class ReadNode(Node):
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
         cls = type(self)
         plan = _plan(cls)
+        tenant = ctx.tenant_for(cls.model, cls.type_name)
         async with ctx.connection() as conn:
-            row = await _one_row(cls, conn, plan, params, include_deleted=params["include_deleted"])
+            row = await _one_row(
+                cls, conn, plan, params, include_deleted=params["include_deleted"], tenant=tenant
+            )
         if row is None:
             if params["raise_on_not_found"]:
                 raise _not_found(cls, params)
@@ -417,12 +457,22 @@ class ReadNode(Node):
         return row
 
 
-async def _target_key(cls: type[Node], conn: Any, plan: ModelPlan, params: dict[str, Any]) -> Any:
+async def _target_key(
+    cls: type[Node],
+    conn: Any,
+    plan: ModelPlan,
+    params: dict[str, Any],
+    *,
+    tenant: str | None = None,
+    include_deleted: bool = False,
+) -> Any:
     """The key of the record an Update or Delete acts on: its ``id``, or the key of the one
     record its filter matches, read and locked inside the caller's transaction."""
     if params.get("id") is not None:
         return params["id"]
-    row = await _one_row(cls, conn, plan, params, lock=True)
+    row = await _one_row(
+        cls, conn, plan, params, lock=True, include_deleted=include_deleted, tenant=tenant
+    )
     if row is None:
         raise _not_found(cls, params)
     return [row[f.name] for f in plan.pk_fields]
@@ -466,6 +516,7 @@ class UpdateNode(Node):
         out = cls.canonical(params, problems)
         _check_types(cls, out, problems)
         _id_or_filter(cls, out, problems)
+        _int_param(cls, out, "version", problems, minimum=1)
         if out.get("fields") is not None and not problems.provided("fields"):
             doc = out["fields"]
             connected = {p.split(".")[1] for p in problems.pending if p.startswith("fields.")}
@@ -484,22 +535,31 @@ class UpdateNode(Node):
         now = d.now()
         # By id with UPDATE ... RETURNING it is one statement; otherwise a transaction
         # holds the row from the write to the read-back (no other writer in between).
-        single = params.get("id") is not None and d.update_returning
+        audited = cls.model.audit_log
+        single = params.get("id") is not None and d.update_returning and not audited
         scope = ctx.connection() if single else ctx.atomic()
+        tenant = ctx.tenant_for(cls.model, cls.type_name)
         async with scope as conn:
-            key = await _target_key(cls, conn, plan, params)
+            key = await _target_key(cls, conn, plan, params, tenant=tenant)
+            before = (
+                await _audit.fetch_row(conn, plan, key, lock=True, tenant=tenant)
+                if audited
+                else None
+            )
             p = Params(d)
             sets = [d.set_sql(item, p, now) for item in params["_set"]]
             sets += plan.update_stamps(p, now)
-            where = _row_selector(cls, plan, {"id": key}, p)
+            where = _row_selector(cls, plan, {"id": key}, p, tenant=tenant)
             if cls.model.versioned:
                 vcol = d.column(cls.model.fields["version"])
                 where += f" AND {vcol} = {p.add(params['version'])}"
             sql = f"UPDATE {plan.table} SET {', '.join(sets)} WHERE {where}"
-            updated = await _update_returning(conn, plan, sql, p.values, key, params["_set"])
+            updated = await _update_returning(
+                conn, plan, sql, p.values, key, params["_set"], tenant
+            )
             if updated is None:
                 if cls.model.versioned:
-                    current = await _one_row(cls, conn, plan, {"id": key})
+                    current = await _one_row(cls, conn, plan, {"id": key}, tenant=tenant)
                     if current is not None:
                         raise OptimisticLockError(
                             f"{cls.type_name}: {cls.model.name} {_plain_id(key)!r} "
@@ -509,9 +569,12 @@ class UpdateNode(Node):
                                 "model": cls.model.name,
                                 "expected": params["version"],
                                 "actual": current["version"],
+                                "id": _plain_id(key),
                             },
                         )
                 raise _not_found(cls, params)
+            if before is not None:
+                await _audit.record(ctx, conn, plan, [("update", before, updated)])
         updated["updated"] = True
         return updated
 
@@ -554,19 +617,34 @@ class DeleteNode(Node):
         plan = _plan(cls)
         d = plan.dialect
         # By id it is one statement; by filter, a locked read and the write.
-        scope = ctx.connection() if params.get("id") is not None else ctx.atomic()
+        audited = cls.model.audit_log
+        by_id = params.get("id") is not None and not audited
+        scope = ctx.connection() if by_id else ctx.atomic()
+        tenant = ctx.tenant_for(cls.model, cls.type_name)
+        soft = plan.soft_delete_field is not None and not params.get("hard")
         async with scope as conn:
-            key = await _target_key(cls, conn, plan, params)
+            # A hard delete also reaches soft-deleted records (to purge them).
+            key = await _target_key(
+                cls, conn, plan, params, tenant=tenant, include_deleted=not soft
+            )
+            before = (
+                await _audit.fetch_row(conn, plan, key, lock=True, tenant=tenant)
+                if audited
+                else None
+            )
             p = Params(d)
             pk_select = plan.pk_fields
-            if plan.soft_delete_field is not None and not params.get("hard"):
+            if soft:
                 f = plan.soft_delete_field
+                assert f is not None
                 set_sql = f"{d.column(f)} = {p.add_field(f, d.now())}"
-                where = _row_selector(cls, plan, {"id": key}, p)
+                where = _row_selector(cls, plan, {"id": key}, p, tenant=tenant)
                 sql = f"UPDATE {plan.table} SET {set_sql} WHERE {where}"
                 returning = d.update_returning
             else:
-                where = _row_selector(cls, plan, {"id": key}, p, include_deleted=True)
+                where = _row_selector(
+                    cls, plan, {"id": key}, p, include_deleted=True, tenant=tenant
+                )
                 sql = f"DELETE FROM {plan.table} WHERE {where}"
                 returning = d.delete_returning
             if returning:
@@ -575,6 +653,9 @@ class DeleteNode(Node):
             else:
                 n = await conn.execute(sql, p.values)
                 found = dict(zip([f.name for f in pk_select], key, strict=True)) if n else None
+            if found is not None and before is not None:
+                after = await _audit.fetch_row(conn, plan, key, tenant=tenant) if soft else None
+                await _audit.record(ctx, conn, plan, [("delete", before, after)])
         if found is None:
             raise _not_found(cls, params)
         return {"id": plan.pk_output(found), "deleted": True}
@@ -745,7 +826,8 @@ class ListNode(Node):
 
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("_pipeline") is not None:
-            records = await _aggregate_rows(ctx, _plan(type(self)), params)
+            tenant = ctx.tenant_for(type(self).model, type(self).type_name)
+            records = await _aggregate_rows(ctx, _plan(type(self)), params, tenant)
             return {"records": records, "count": len(records), "total": None, "next_cursor": None}
         cls = type(self)
         plan = _plan(cls)
@@ -761,8 +843,11 @@ class ListNode(Node):
         for f, _ in order:
             if paged and f not in select_fields:
                 select_fields.append(f)
+        tenant = ctx.tenant_for(cls.model, cls.type_name)
         p = Params(d)
-        where = plan.where(params["_filter"], p, include_deleted=params["include_deleted"])
+        where = plan.where(
+            params["_filter"], p, include_deleted=params["include_deleted"], tenant=tenant
+        )
         if params["cursor"] is not None:
             values = _decode_cursor(params["cursor"], order, cls.type_name)
             where = f"{where} AND {_keyset_sql(plan, order, values, p)}"
@@ -777,7 +862,7 @@ class ListNode(Node):
             if params["with_total"]:
                 tp = Params(d)
                 total_where = plan.where(
-                    params["_filter"], tp, include_deleted=params["include_deleted"]
+                    params["_filter"], tp, include_deleted=params["include_deleted"], tenant=tenant
                 )
                 count_rows = await conn.fetch(
                     f"SELECT COUNT(*) FROM {plan.table} WHERE {total_where}", tp.values
@@ -801,11 +886,13 @@ class ListNode(Node):
 
 
 async def _aggregate_rows(
-    ctx: ExecContext, plan: ModelPlan, params: dict[str, Any]
+    ctx: ExecContext, plan: ModelPlan, params: dict[str, Any], tenant: str | None
 ) -> list[dict[str, Any]]:
     d = plan.dialect
     p = Params(d)
-    where = plan.where(params["_filter"], p, include_deleted=params.get("include_deleted", False))
+    where = plan.where(
+        params["_filter"], p, include_deleted=params.get("include_deleted", False), tenant=tenant
+    )
     sql, fields = plan.pipeline_sql(where, params["_pipeline"], p)
     async with ctx.connection() as conn:
         rows = await conn.fetch(sql, p.values)
@@ -871,8 +958,11 @@ class CountNode(Node):
 
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
         plan = _plan(type(self))
+        tenant = ctx.tenant_for(plan.model, type(self).type_name)
         p = Params(plan.dialect)
-        where = plan.where(params["_filter"], p, include_deleted=params["include_deleted"])
+        where = plan.where(
+            params["_filter"], p, include_deleted=params["include_deleted"], tenant=tenant
+        )
         async with ctx.connection() as conn:
             rows = await conn.fetch(f"SELECT COUNT(*) FROM {plan.table} WHERE {where}", p.values)
         return {"count": int(rows[0][0])}
@@ -936,7 +1026,7 @@ class UpsertNode(Node):
         equalities = _equalities(where, cls.model.fields) if isinstance(where, Mapping) else {}
         create = dict(out.get("create") or {})
         for k, v in equalities.items():
-            if not cls.model.fields[k].auto:
+            if not cls.model.fields[k].auto or (k == "tenant_id" and cls.model.multi_tenant):
                 create.setdefault(k, v)
         if out.get("create") is not None or problems.provided("create"):
             out["create"] = _validate_record(cls, create, problems, ("create",))
@@ -952,21 +1042,39 @@ class UpsertNode(Node):
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
         cls = type(self)
         plan = _plan(cls)
+        tenant = ctx.tenant_for(cls.model, cls.type_name)
+        where = "create (with where's equalities)"
+        _own_tenant(cls, params["create"].get("tenant_id"), tenant, where)
         async with ctx.atomic() as conn:
             # Without a unique constraint on 'where', two upserts could both find nothing
             # and both insert: serialise upserts of this table for the transaction.
             await cls.dataflow._lock_for_upsert(conn, cls.model)
             for attempt in range(2):
-                row = await _one_row(cls, conn, plan, params, lock=True)
+                row = await _one_row(cls, conn, plan, params, lock=True, tenant=tenant)
                 if row is not None:
-                    return {
-                        "record": await self._apply(conn, plan, row, params),
-                        "action": "updated",
-                    }
+                    updated = await self._apply(conn, plan, row, params, tenant)
+                    if cls.model.audit_log and params["_set"]:
+                        await _audit.record(ctx, conn, plan, [("update", row, updated)])
+                    return {"record": updated, "action": "updated"}
                 record = params["create"]
+                if plan.soft_delete_field is not None:
+                    deleted = await _latest_deleted(conn, plan, params["_filter"], tenant)
+                    if deleted is not None:
+                        audited = cls.model.audit_log
+                        gone = (
+                            await _audit.fetch_row(conn, plan, deleted, tenant=tenant)
+                            if audited
+                            else None
+                        )
+                        restored = await _restore_one(conn, plan, deleted, record, tenant)
+                        if audited:
+                            await _audit.record(ctx, conn, plan, [("create", gone, restored)])
+                        return {"record": restored, "action": "created"}
                 try:
                     async with conn.transaction():
-                        created = await _insert_row(conn, plan, record)
+                        created = await _insert_row(conn, plan, record, tenant)
+                    if cls.model.audit_log:
+                        await _audit.record(ctx, conn, plan, [("create", None, created)])
                     return {"record": created, "action": "created"}
                 except UniqueViolation:
                     if attempt:
@@ -975,7 +1083,12 @@ class UpsertNode(Node):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _apply(
-        self, conn: Connection, plan: ModelPlan, row: dict[str, Any], params: dict[str, Any]
+        self,
+        conn: Connection,
+        plan: ModelPlan,
+        row: dict[str, Any],
+        params: dict[str, Any],
+        tenant: str | None,
     ) -> dict[str, Any]:
         if not params["_set"]:
             return row
@@ -985,11 +1098,89 @@ class UpsertNode(Node):
         sets = [d.set_sql(item, p, now) for item in params["_set"]]
         sets += plan.update_stamps(p, now)
         key = [row[f.name] for f in plan.pk_fields]
-        where = plan.pk_where(key, p)
+        where = plan.pk_where(key, p, tenant)
         sql = f"UPDATE {plan.table} SET {', '.join(sets)} WHERE {where}"
-        updated = await _update_returning(conn, plan, sql, p.values, key, params["_set"])
+        updated = await _update_returning(conn, plan, sql, p.values, key, params["_set"], tenant)
         assert updated is not None  # the row is locked by this transaction
         return updated
+
+
+# -- soft-deleted records that an upsert brings back ----------------------------------------
+
+
+async def _latest_deleted(
+    conn: Connection, plan: ModelPlan, node: FilterNode | Bound | None, tenant: str | None
+) -> list[Any] | None:
+    """The key of the most recently soft-deleted record ``node`` matches (locked)."""
+    d = plan.dialect
+    soft = plan.soft_delete_field
+    assert soft is not None
+    p = Params(d)
+    where = plan.where(node, p, include_deleted=True, tenant=tenant)
+    order = d.order_sql([(soft, True), *((f, False) for f in plan.pk_fields)])
+    sql = (
+        f"SELECT {d.select_list(plan.pk_fields)} FROM {plan.table} "
+        f"WHERE {where} AND {d.column(soft)} IS NOT NULL ORDER BY {order}"
+    )
+    sql += d.limit_sql(1, None, p) + d.lock_suffix()
+    rows = await conn.fetch(sql, p.values)
+    if not rows:
+        return None
+    found = plan.decoder_for(plan.pk_fields)(rows[0])
+    return [found[f.name] for f in plan.pk_fields]
+
+
+def _restore_sql(plan: ModelPlan) -> str:
+    """An UPDATE that brings a soft-deleted record back as a new record: every writable
+    field from the record, fresh timestamps, ``deleted_at`` cleared (a versioned record's
+    version still counts up). Parameters: the writable fields, the timestamps, the key,
+    and the tenant on a multi-tenant model."""
+    d = plan.dialect
+    soft = plan.soft_delete_field
+    assert soft is not None
+    cols = [*plan.writable, *(plan.model.fields[n] for n in plan.model.stamps)]
+    sets = [f"{d.column(f)} = {d.placeholder(i)}" for i, f in enumerate(cols, 1)]
+    sets.append(f"{d.column(soft)} = NULL")
+    if plan.model.versioned:
+        vcol = d.column(plan.model.fields["version"])
+        sets.append(f"{vcol} = {vcol} + 1")
+    n = len(cols)
+    where = [f"{d.column(f)} = {d.placeholder(i)}" for i, f in enumerate(plan.pk_fields, n + 1)]
+    tf = plan.tenant_field
+    if tf is not None:
+        where.append(d.compare_sql(tf, d.column(tf), "=", d.placeholder(n + len(where) + 1)))
+    return f"UPDATE {plan.table} SET {', '.join(sets)} WHERE {' AND '.join(where)}"
+
+
+def _restore_values(
+    plan: ModelPlan, record: dict[str, Any], key: Sequence[Any], now: Any, tenant: str | None
+) -> list[Any]:
+    d = plan.dialect
+    values = plan.encode_insert_row(record, ())
+    values += [d.encode(plan.model.fields[n], now) for n in plan.model.stamps]
+    values += [d.encode(f, v) for f, v in zip(plan.pk_fields, key, strict=True)]
+    if plan.tenant_field is not None:
+        values.append(d.encode(plan.tenant_field, tenant))
+    return values
+
+
+async def _restore_one(
+    conn: Connection,
+    plan: ModelPlan,
+    key: list[Any],
+    record: dict[str, Any],
+    tenant: str | None,
+) -> dict[str, Any]:
+    """Bring the soft-deleted record ``key`` back with ``record``'s values."""
+    d = plan.dialect
+    sql = _restore_sql(plan)
+    values = _restore_values(plan, record, key, d.now(), tenant)
+    if d.update_returning:
+        rows = await conn.fetch(sql + d.returning_sql(plan.fields), values)
+        return plan.decode(rows[0])
+    await conn.execute(sql, values)
+    new_key = [record.get(f.name, k) for f, k in zip(plan.pk_fields, key, strict=True)]
+    return await _row_by_key(conn, plan, new_key, tenant)
 
 
 # -- bulk -------------------------------------------------------------------------------------
@@ -1052,21 +1243,41 @@ class BulkCreateNode(Node):
         if not problems.provided("data"):
             data = out.get("data") or []
             encoded = _plan(cls).encode_rows(data) if not problems.pending else None
+            tenants: list[tuple[int, Any]] = []
             if encoded is None:  # the detailed validator names every bad row and field
                 records = _validate_rows(cls, data, problems)
                 encoded = [tuple(_plan(cls).encode_insert_row(r, ())) for r in records]
+                tenants = [(i, r["tenant_id"]) for i, r in enumerate(records) if "tenant_id" in r]
             out["_rows"] = encoded
+            out["_tenants"] = tenants
         return out
 
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
-        plan = _plan(type(self))
+        cls = type(self)
+        plan = _plan(cls)
         d = plan.dialect
-        stamp = plan.stamp(d.now())
+        tenant = ctx.tenant_for(cls.model, cls.type_name)
+        for i, value in params.get("_tenants", ()):
+            _own_tenant(cls, value, tenant, f"data[{i}]")
+        stamp = plan.stamp(d.now(), tenant)
         rows = [r + stamp for r in params["_rows"]]
         ignore = params["on_conflict"] == "ignore"
         want_ids = params["return_ids"]
         if not rows:
             return {"inserted": 0, "ids": [] if want_ids else None}
+        if plan.model.audit_log:  # the stored records are read back for their entries
+            async with ctx.atomic() as conn:
+                created = await _audit.bulk_create(
+                    ctx,
+                    conn,
+                    plan,
+                    plan.insert_fields,
+                    rows,
+                    ignore=ignore,
+                    batch_size=params["batch_size"],
+                )
+            new_ids = [plan.pk_output(r) for r in created] if want_ids else None
+            return {"inserted": len(created), "ids": new_ids}
         if plan.db_defaults and any(DATABASE_DEFAULT in r for r in rows):
             async with ctx.atomic() as conn:
                 return await self._insert_with_defaults(conn, plan, rows, ignore, want_ids)
@@ -1212,7 +1423,7 @@ class BulkUpdateNode(Node):
 
     @classmethod
     def _declare_parameters(cls) -> dict[str, Param]:
-        return {
+        params = {
             "filter": Param(
                 "filter",
                 "filter",
@@ -1234,6 +1445,15 @@ class BulkUpdateNode(Node):
                 doc="required to update every record with an empty filter",
             ),
         }
+        if cls.model.versioned:
+            params["version"] = Param(
+                "version",
+                "int",
+                default=None,
+                doc="update only if every selected record is at this version (optimistic "
+                "locking; otherwise nothing is written)",
+            )
+        return params
 
     @classmethod
     def _declare_outputs(cls) -> OutputSpec:
@@ -1245,6 +1465,7 @@ class BulkUpdateNode(Node):
         _check_types(cls, out, problems)
         out["_filter"] = _filter(cls, out, "filter", problems)
         _bulk_filter_guard(cls, out, problems)
+        _int_param(cls, out, "version", problems, minimum=1)
         if out.get("update") is not None and not problems.provided("update"):
             try:
                 out["_set"] = parse_update(out["update"], cls.model, param="update")
@@ -1255,11 +1476,29 @@ class BulkUpdateNode(Node):
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
         plan = _plan(type(self))
         d = plan.dialect
+        if plan.model.audit_log or params.get("version") is not None:
+            # The selected rows are read and locked first: versions checked, before kept.
+            tenant = ctx.tenant_for(plan.model, type(self).type_name)
+            wp = Params(d)
+            where = plan.where(params["_filter"], wp, tenant=tenant)
+            async with ctx.atomic() as conn:
+                n = await _audit.bulk_update(
+                    ctx,
+                    conn,
+                    plan,
+                    where,
+                    wp.values,
+                    params["_set"],
+                    version=params.get("version"),
+                    node_type=type(self).type_name,
+                )
+            return {"updated": n}
         now = d.now()
         p = Params(d)
         sets = [d.set_sql(item, p, now) for item in params["_set"]]
         sets += plan.update_stamps(p, now)
-        where = plan.where(params["_filter"], p)
+        tenant = ctx.tenant_for(plan.model, type(self).type_name)
+        where = plan.where(params["_filter"], p, tenant=tenant)
         async with ctx.atomic() as conn:
             n = await conn.execute(
                 f"UPDATE {plan.table} SET {', '.join(sets)} WHERE {where}", p.values
@@ -1327,13 +1566,21 @@ class BulkDeleteNode(Node):
         plan = _plan(type(self))
         d = plan.dialect
         p = Params(d)
+        tenant = ctx.tenant_for(plan.model, type(self).type_name)
+        if plan.model.audit_log:  # rows read and locked first: each entry has its before
+            soft = plan.soft_delete_field is not None and not params.get("hard")
+            wp = Params(d)
+            where = plan.where(params["_filter"], wp, include_deleted=not soft, tenant=tenant)
+            async with ctx.atomic() as conn:
+                n = await _audit.bulk_delete(ctx, conn, plan, where, wp.values, soft=soft)
+            return {"deleted": n}
         if plan.soft_delete_field is not None and not params.get("hard"):
             f = plan.soft_delete_field
             set_sql = f"{d.column(f)} = {p.add_field(f, d.now())}"
-            where = plan.where(params["_filter"], p)
+            where = plan.where(params["_filter"], p, tenant=tenant)
             sql = f"UPDATE {plan.table} SET {set_sql} WHERE {where}"
         else:
-            where = plan.where(params["_filter"], p, include_deleted=True)
+            where = plan.where(params["_filter"], p, include_deleted=True, tenant=tenant)
             sql = f"DELETE FROM {plan.table} WHERE {where}"
         async with ctx.atomic() as conn:
             n = await conn.execute(sql, p.values)
@@ -1407,7 +1654,12 @@ class BulkUpsertNode(Node):
                 continue
             given = set(record)
             key_values = {k: record.get(k) for k in match if k in model.fields}
-            missing = [k for k, v in key_values.items() if v is None]
+            # A record's tenant_id is the bound tenant's, when the record leaves it out.
+            missing = [
+                k
+                for k, v in key_values.items()
+                if v is None and not (k == "tenant_id" and model.multi_tenant)
+            ]
             if missing:
                 problems.add(
                     "DF-PARAM-MISSING",
@@ -1420,7 +1672,7 @@ class BulkUpsertNode(Node):
             validated = _validate_record(cls, body, problems, ("data", i))
             for k in match:
                 f = model.fields.get(k)
-                if f is not None and f.auto:
+                if f is not None and f.auto and record.get(k) is not None:
                     try:
                         validated[k] = f.validate(record[k])
                     except ValidationError as exc:
@@ -1435,17 +1687,25 @@ class BulkUpsertNode(Node):
         plan = _plan(cls)
         d = plan.dialect
         model = cls.model
+        tenant = ctx.tenant_for(model, cls.type_name)
         match = [model.fields[k] for k in params["match_fields"]]
         # Later duplicates of the same key win, as if applied in order.
         by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for record in params["data"]:
+        for i, record in enumerate(params["data"]):
+            _own_tenant(cls, record.get("tenant_id"), tenant, f"data[{i}]")
+            if tenant is not None and "tenant_id" in params["match_fields"]:
+                record = {**record, "tenant_id": tenant}
             by_key[tuple(_hashable(record[f.name]) for f in match)] = record
         if not by_key:
             return {"inserted": 0, "updated": 0}
         now = d.now()
-        existing: dict[tuple[Any, ...], list[Any]] = {}
+        # Key -> (primary key, deleted_at): a live record, else the latest soft-deleted one.
+        existing: dict[tuple[Any, ...], tuple[list[Any], Any]] = {}
         pk = plan.pk_fields
+        soft = plan.soft_delete_field
         select_fields = match + [f for f in pk if f not in match]
+        if soft is not None:
+            select_fields.append(soft)
         decode = plan.decoder_for(select_fields)
         keys = list(by_key)
         async with ctx.atomic() as conn:
@@ -1454,6 +1714,8 @@ class BulkUpsertNode(Node):
             for start in range(0, len(keys), chunk):
                 part = keys[start : start + chunk]
                 p = Params(d)
+                # Soft-deleted records are read too: a key matching one brings it back.
+                scope = plan.where(None, p, include_deleted=True, tenant=tenant)
                 if len(match) == 1:
                     lookup = tuple(by_key[k][match[0].name] for k in part)
                     conds = d.in_sql(In(match[0], lookup, False, False), p)
@@ -1471,16 +1733,28 @@ class BulkUpsertNode(Node):
                 # keeps a concurrent upsert of the same keys from slipping in.
                 sql = (
                     f"SELECT {d.select_list(select_fields)} FROM {plan.table} "
-                    f"WHERE {plan.where(None, p)} AND ({conds}){d.lock_suffix()}"
+                    f"WHERE {scope} AND ({conds}){d.lock_suffix()}"
                 )
                 for raw in await conn.fetch(sql, p.values):
                     row = decode(raw)
-                    existing[tuple(_hashable(row[f.name]) for f in match)] = [
-                        row[f.name] for f in pk
-                    ]
-            inserts, updates = [], []
-            stamp = plan.stamp(now)
-            auto_key = [f.name for f in match if f.auto]
+                    found = tuple(_hashable(row[f.name]) for f in match)
+                    deleted_at = row[soft.name] if soft is not None else None
+                    before = existing.get(found)
+                    if before is not None and (
+                        deleted_at is not None and (before[1] is None or before[1] > deleted_at)
+                    ):
+                        continue
+                    existing[found] = ([row[f.name] for f in pk], deleted_at)
+            audit_before = (
+                await _audit.upsert_before(
+                    conn, plan, {k: v[0] for k, v in existing.items()}, tenant
+                )
+                if model.audit_log
+                else {}
+            )
+            inserts, updates, restores = [], [], []
+            stamp = plan.stamp(now, tenant)
+            auto_key = [f.name for f in match if f.auto and f is not plan.tenant_field]
             missing = [k for k in by_key if k not in existing]
             if auto_key and missing:
                 raise NotFoundError(
@@ -1491,13 +1765,17 @@ class BulkUpsertNode(Node):
                 )
             for key, record in by_key.items():
                 given = record["__given__"]
-                if key in existing:
-                    updates.append((existing[key], record, given))
-                else:
+                if key not in existing:
                     inserts.append(plan.encode_insert_row(record, stamp))
+                elif existing[key][1] is None:
+                    updates.append((existing[key][0], record, given))
+                else:
+                    restores.append(_restore_values(plan, record, existing[key][0], now, tenant))
             if inserts:
                 sql = d.insert_sql(model, plan.insert_fields, 1, 1)
                 await conn.executemany(sql, inserts)
+            if restores:
+                await conn.executemany(_restore_sql(plan), restores)
             if updates:
                 chosen = params.get("update_fields")
                 match_names = {f.name for f in match}
@@ -1512,6 +1790,8 @@ class BulkUpsertNode(Node):
                     values = [d.encode(model.fields[n], record[n]) for n in names]
                     values += [d.encode(f, now) for f in stamps]
                     values += [d.encode(f, v) for f, v in zip(pk, pk_values, strict=True)]
+                    if plan.tenant_field is not None:
+                        values.append(d.encode(plan.tenant_field, tenant))
                     groups.setdefault(names, []).append(values)
                 for names, value_rows in groups.items():
                     cols = [model.fields[n] for n in names] + stamps
@@ -1525,11 +1805,19 @@ class BulkUpsertNode(Node):
                         f"{d.column(f)} = {d.placeholder(i)}"
                         for i, f in enumerate(pk, len(cols) + 1)
                     )
+                    tf = plan.tenant_field
+                    if tf is not None:
+                        ph = d.placeholder(len(cols) + len(pk) + 1)
+                        pk_match += f" AND {d.compare_sql(tf, d.column(tf), '=', ph)}"
                     await conn.executemany(
                         f"UPDATE {plan.table} SET {assignments} WHERE {pk_match}",
                         value_rows,
                     )
-        return {"inserted": len(inserts), "updated": len(updates)}
+            if model.audit_log:
+                records = list(by_key.values())
+                await _audit.record_upsert(ctx, conn, plan, match, records, audit_before, tenant)
+        # A soft-deleted record brought back counts as inserted: it was not there.
+        return {"inserted": len(inserts) + len(restores), "updated": len(updates)}
 
 
 def _hashable(value: Any) -> Any:

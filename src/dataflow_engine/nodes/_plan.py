@@ -11,6 +11,7 @@ from ..errors import ValidationError
 from ..models import DATABASE_DEFAULT, MISSING, Field, FieldKind, ModelDef
 from ..query import Bound
 from ..query import Node as FilterNode
+from ._base import tenant_required
 
 __all__ = ["ModelPlan"]
 
@@ -37,7 +38,13 @@ class ModelPlan:
         # Insert columns: the writable fields, then the columns stamped at write time.
         self.writable: list[Field] = [f for f in self.fields if not f.auto]
         stamped = [*model.stamps, *(["version"] if model.versioned else [])]
-        self.stamp_fields: list[Field] = [model.fields[n] for n in stamped]
+        #: ``tenant_id`` on a multi-tenant model: stamped on every insert, and compared
+        #: with the bound tenant in every WHERE.
+        self.tenant_field = model.fields["tenant_id"] if model.multi_tenant else None
+        self._time_stamps: list[Field] = [model.fields[n] for n in stamped]
+        self.stamp_fields: list[Field] = self._time_stamps + (
+            [self.tenant_field] if self.tenant_field is not None else []
+        )
         self.updated_at = model.fields["updated_at"] if "updated_at" in model.stamps else None
         self.insert_fields: list[Field] = self.writable + self.stamp_fields
         self.insert_encoders: list[Callable[[Any], Any] | None] = [
@@ -87,10 +94,31 @@ class ModelPlan:
             )
         return sql
 
-    def stamp(self, now: Any) -> tuple[Any, ...]:
-        """Encoded values of the stamp columns (created_at, updated_at[, version])."""
+    def stamp(self, now: Any, tenant: str | None = None) -> tuple[Any, ...]:
+        """Encoded values of the stamp columns (created_at, updated_at[, version]
+        [, tenant_id])."""
         enc = self.dialect.encode
-        return tuple(1 if f.name == "version" else enc(f, now) for f in self.stamp_fields)
+        out = tuple(1 if f.name == "version" else enc(f, now) for f in self._time_stamps)
+        if self.tenant_field is not None:
+            if tenant is None:
+                raise tenant_required(self.model)
+            out += (enc(self.tenant_field, tenant),)
+        return out
+
+    def tenant_sql(self, params: Params, tenant: str | None) -> str | None:
+        """The ``tenant_id = ?`` condition that scopes every statement on a multi-tenant
+        model to the bound tenant; None for other models.
+
+        Raises:
+            TenantError: ``DF-TENANT-REQUIRED`` for a multi-tenant model and no tenant.
+        """
+        f = self.tenant_field
+        if f is None:
+            return None
+        if tenant is None:
+            raise tenant_required(self.model)
+        d = self.dialect
+        return d.compare_sql(f, d.column(f), "=", params.add_field(f, tenant))
 
     def update_stamps(self, params: Any, now: Any) -> list[str]:
         """SET fragments every UPDATE adds: ``updated_at``, and the version increment."""
@@ -186,13 +214,23 @@ class ModelPlan:
         return fn
 
     def where(
-        self, node: FilterNode | Bound | None, params: Params, *, include_deleted: bool = False
+        self,
+        node: FilterNode | Bound | None,
+        params: Params,
+        *,
+        include_deleted: bool = False,
+        tenant: str | None = None,
     ) -> str:
-        """The WHERE condition for a filter, with soft-deleted rows excluded by default."""
+        """The WHERE condition for a filter, with soft-deleted rows excluded by default,
+        ANDed with the tenant condition on a multi-tenant model (so a filter can only
+        narrow the tenant's rows, never reach another's)."""
         cond = self.dialect.compile_filter(node, params)
         if self.soft_delete_field is not None and not include_deleted:
             col = self.dialect.column(self.soft_delete_field)
             cond = f"{col} IS NULL" if cond == "1=1" else f"{cond} AND {col} IS NULL"
+        scope = self.tenant_sql(params, tenant)
+        if scope is not None:
+            cond = scope if cond == "1=1" else f"({cond}) AND {scope}"
         return cond
 
     def pk_values(self, value: Any, *, param: str = "id") -> list[Any]:
@@ -229,11 +267,15 @@ class ModelPlan:
             details={"param": param, "primary_key": [f.name for f in fields]},
         )
 
-    def pk_where(self, values: Sequence[Any], params: Params) -> str:
-        return " AND ".join(
+    def pk_where(self, values: Sequence[Any], params: Params, tenant: str | None = None) -> str:
+        """The condition selecting one record by key (and, on a multi-tenant model, only
+        the bound tenant's: another tenant's key matches nothing)."""
+        cond = " AND ".join(
             f"{self.dialect.column(f)} = {params.add_field(f, v)}"
             for f, v in zip(self.pk_fields, values, strict=True)
         )
+        scope = self.tenant_sql(params, tenant)
+        return cond if scope is None else f"{cond} AND {scope}"
 
     def pk_output(self, row: dict[str, Any]) -> Any:
         if len(self.pk_fields) == 1:

@@ -13,7 +13,14 @@ from ._base import Node
 if TYPE_CHECKING:
     from .._dataflow import DataFlow
 
-__all__ = ["all_node_types", "register_instance", "resolve_node_type", "unregister_instance"]
+__all__ = [
+    "all_node_types",
+    "register_instance",
+    "register_system_nodes",
+    "resolve_node_type",
+    "system_node_classes",
+    "unregister_instance",
+]
 
 _lock = threading.Lock()
 _instances: list[weakref.ref[DataFlow]] = []
@@ -75,3 +82,36 @@ def resolve_node_type(name: str, dataflow: DataFlow | None = None) -> type[Node]
         + ("" if candidates else " (no model is defined: decorate a class with @db.model)"),
         details={"node_type": name, "suggestions": close},
     )
+
+
+def system_node_classes() -> dict[str, type[Node]]:
+    """The nodes every ``DataFlow`` has besides its models', by type name (unbound)."""
+    from ._gdpr import GDPRAnonymizeNode, GDPRExportNode
+    from ._health import HealthCheckNode
+    from ._saga import TransactionManagerNode
+
+    return {
+        f"{cls.kind}Node": cls
+        for cls in (TransactionManagerNode, HealthCheckNode, GDPRExportNode, GDPRAnonymizeNode)
+    }
+
+
+def register_system_nodes(db: DataFlow) -> None:
+    """Add ``TransactionManagerNode``, ``HealthCheckNode``, ``GDPRExportNode`` and
+    ``GDPRAnonymizeNode``, bound to ``db``, to ``db.nodes``. Like the generated nodes,
+    a name resolves to the one open ``DataFlow`` defining it, or to ``dataflow=``."""
+    from ._system import SYSTEM_MODEL
+
+    for name, base in system_node_classes().items():
+        db.nodes[name] = type(
+            name,
+            (base,),
+            {
+                "type_name": name,
+                "dataflow": db,
+                "__module__": "dataflow_engine.nodes.generated",
+                "__doc__": base.__doc__,
+            },
+        )
+    # No table stands behind it: the runtime's table preparation has nothing to do.
+    db._ready.add(SYSTEM_MODEL.name)

@@ -51,7 +51,61 @@ _PARAM_TYPES: dict[str, dict[str, Any]] = {
     "list[dict]": {"type": "array", "items": {"type": "object"}},
     "list[str]": {"type": "array", "items": {"type": "string"}},
     "list": {"type": "array"},
+    "number": {"type": "number"},
 }
+
+# The system nodes' parameters whose shape is more than their declared type:
+# (kind, parameter) -> schema. A saga step's type may name a node of another DataFlow,
+# so it is any string here.
+_ACTION: dict[str, Any] = {
+    "type": {"type": "string", "minLength": 1, "description": "a node type"},
+    "params": {"type": ["object", "null"], "description": "the node's parameters"},
+    "inputs": {
+        "type": ["object", "null"],
+        "description": "{'param.path': 'step_id.output.path' or 'context.name'}",
+        "additionalProperties": {"type": "string", "pattern": _ENDPOINT},
+    },
+}
+_SUBJECT_VALUE = {"type": ["string", "number", "boolean"]}
+_SYSTEM_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
+    ("TransactionManager", "steps"): {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 1000,
+        "items": {
+            "type": "object",
+            "required": ["id", "type"],
+            "properties": {
+                "id": {
+                    "type": "string",
+                    "pattern": "^[^.]+$",
+                    "not": {"const": "context"},
+                    "description": "unique among the steps; no '.'; not 'context'",
+                },
+                **_ACTION,
+                "compensation": {
+                    "type": ["object", "null"],
+                    "description": "the node that undoes this step, run when a later one fails",
+                    "required": ["type"],
+                    "properties": _ACTION,
+                    "additionalProperties": False,
+                },
+            },
+            "additionalProperties": False,
+        },
+    },
+    ("TransactionManager", "mode"): {"enum": ["saga", "transaction"]},
+    ("HealthCheck", "timeout"): {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+    # Not minProperties: connections may fill every key ("to": "export.match.email").
+    ("GDPRExport", "match"): {"type": "object", "additionalProperties": _SUBJECT_VALUE},
+    ("GDPRExport", "references"): {"type": "object", "additionalProperties": {"type": "string"}},
+    ("GDPRAnonymize", "personal"): {
+        "type": "object",
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_SYSTEM_PARAMS[("GDPRAnonymize", "match")] = _SYSTEM_PARAMS[("GDPRExport", "match")]
+_SYSTEM_PARAMS[("GDPRAnonymize", "references")] = _SYSTEM_PARAMS[("GDPRExport", "references")]
 
 # Parameters holding records of the node's model: (kind, parameter) -> records or one.
 _RECORD_PARAMS: dict[tuple[str, str], str] = {
@@ -344,6 +398,8 @@ def _param_schema(cls: type[Node], param: Param, defs: _Definitions) -> dict[str
         schema = {"type": "array", "items": _names(names)}
         if non_empty:
             schema["minItems"] = 1
+    elif model is None and (kind, param.name) in _SYSTEM_PARAMS:
+        schema = dict(_SYSTEM_PARAMS[(kind, param.name)])
     else:
         schema = dict(_PARAM_TYPES.get(param.type, {}))
     # An optional parameter given as null takes its default (the nodes' _check_types).
