@@ -769,7 +769,7 @@ def entry_output(model: ModelDef | None, row: Mapping[str, Any]) -> dict[str, An
     """An entry as ``db.audit_trail`` returns it, each value with its Python type (as
     stored, when its model is no longer registered)."""
     return {
-        "model": row["model"],
+        "model": row.get("model", model.name if model else None),
         "record_id": decode_record_id(model, row["record_id"]),
         "action": row["action"],
         "before": decode_values(model, row["before"]),
