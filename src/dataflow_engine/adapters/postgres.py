@@ -109,11 +109,21 @@ class _PgConnection(Connection):
         records: Sequence[Sequence[Any]],
     ) -> int | None:
         self._adapter.before(f"COPY {table} ({', '.join(columns)})", f"[{len(records)} rows]")
-        status = await self._guard(
-            lambda: self._conn.copy_records_to_table(
-                table, records=records, columns=list(columns), schema_name=schema
+        try:
+            status = await self._guard(
+                lambda: self._conn.copy_records_to_table(
+                    table, records=records, columns=list(columns), schema_name=schema
+                )
             )
-        )
+        except (ValueError, OverflowError, TypeError) as exc:
+            # COPY encodes values on the client, and asyncpg raises the codec's own error
+            # for a value PostgreSQL's binary format cannot hold (a NUMERIC exponent past
+            # its range); the INSERT path reports the same as a data error.
+            raise e.DatabaseError(
+                f"a value cannot be stored in {table}: {exc}",
+                code="DF-DB-DATA",
+                details={"dialect": "postgresql", "table": table},
+            ) from exc
         return _count(status)
 
     @property
