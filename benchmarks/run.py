@@ -37,7 +37,8 @@ import traceback
 import urllib.parse
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -46,6 +47,8 @@ T = TypeVar("T")
 
 DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_MYSQL_ADMIN_URL = "mysql://root@127.0.0.1:3306/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+CACHED_LIST_TARGET = 0.2  # a cached List costs at most a fifth of the uncached one
 DRIVER_MODULES = ("aiosqlite", "asyncpg", "asyncmy", "sqlite3")
 IMPORT_TARGET_SECONDS = 0.150
 
@@ -619,6 +622,7 @@ class Bench:
             raise
         self.runtime = LocalRuntime(dataflow=self.db)
         self.counter = 10_000_000  # record numbers for inserts, distinct from the seed rows
+        self._closers: list[Callable[[], None]] = []  # other DataFlows the workloads opened
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
@@ -628,6 +632,8 @@ class Bench:
         return make_records(n, start)
 
     def close(self) -> None:
+        for close in self._closers:
+            close()
         self.db.close()
 
     # -- single-row create --------------------------------------------------------------------
@@ -832,7 +838,11 @@ class Bench:
             "order_by": "id",
             "limit": 100,
         }
-        server = create_server(ServerConfig(database_url=self.backend.url, max_bytes=10**7))
+        served = DataFlow(self.backend.url, read_only=True, existing_schema_mode=True)
+        self._closers.append(served.close)  # pools end with the benchmark's database
+        server = create_server(
+            ServerConfig(database_url=self.backend.url, max_bytes=10**7), db=served
+        )
         ops = self.sizes.list_ops
 
         async def through_mcp() -> float:
@@ -921,15 +931,164 @@ class Bench:
                 timings.append((time.perf_counter() - started) / ops)
         return statistics.median(timings)
 
+    def rest_list(self, over: str) -> Result:
+        """A List through the REST API: ``GET /users?filter=...&order_by=id&limit=100``,
+        against the engine building and running the same List per call (a program with
+        new parameters each time). ``over="asgi"``: httpx against ``db.api()`` in
+        process, client and app on the engine's loop, as ``dataflow api`` serves; the note
+        gives the app's own time, called as an ASGI server calls it. ``over="uvicorn"``:
+        httpx over loopback to ``dataflow api`` in its own process (run after ``list``)."""
+        import importlib.util
+        import logging
+        import urllib.parse
+
+        import httpx
+
+        from dataflow_engine import WorkflowBuilder, run_on_engine_loop
+
+        self._expect_rows(self.sizes.list_table_rows)
+        if importlib.util.find_spec("sniffio") is None:
+            # httpx's ASGI transport tries `import sniffio` on every request; absent, each
+            # try searches sys.path. Recorded as absent once: a client cost, not the API's.
+            sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+        # The MCP SDK turns INFO logging on; httpx would then log every request.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        query = {"filter": json.dumps(LIST_FILTER), "order_by": "id", "limit": LIST_LIMIT}
+        ops, repeats = self.sizes.list_ops, self.sizes.list_repeats
+        answers: list[Any] = []
+        app = self.db.api()
+        raw_query = urllib.parse.urlencode(query).encode()
+
+        async def app_alone() -> float:
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": "GET",
+                "scheme": "http",
+                "path": "/users",
+                "raw_path": b"/users",
+                "root_path": "",
+                "query_string": raw_query,
+                "headers": [(b"host", b"bench")],
+                "server": ("bench", 80),
+                "client": ("bench", 1),
+            }
+
+            async def receive() -> dict[str, Any]:
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message: Any) -> None:
+                pass
+
+            gc.collect()
+            started = time.perf_counter()
+            for _ in range(ops):
+                await app(dict(scope), receive, send)
+            return (time.perf_counter() - started) / ops
+
+        async def fixed_answer(scope: Any, receive: Any, send: Any) -> None:
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": answer_bytes})
+
+        async def client_alone() -> float:
+            """httpx against an app that returns the same answer, made in advance."""
+            transport = httpx.ASGITransport(app=fixed_answer)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+                gc.collect()
+                started = time.perf_counter()
+                for _ in range(ops):
+                    await http.get("/users", params=query)
+                return (time.perf_counter() - started) / ops
+
+        async def in_process() -> float:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+                for _ in range(10):
+                    (await http.get("/users", params=query)).raise_for_status()
+                gc.collect()
+                started = time.perf_counter()
+                for _ in range(ops):
+                    response = await http.get("/users", params=query)
+                elapsed = time.perf_counter() - started
+            answers.append(response.json())
+            return elapsed / ops
+
+        def over_loopback(http: httpx.Client) -> float:
+            gc.collect()
+            started = time.perf_counter()
+            for _ in range(ops):
+                response = http.get("/users", params=query)
+            elapsed = time.perf_counter() - started
+            answers.append(response.json())
+            return elapsed / ops
+
+        def engine() -> float:
+            execute = self.runtime.execute
+            params = {"filter": LIST_FILTER, "order_by": ["id"], "limit": LIST_LIMIT}
+            gc.collect()
+            started = time.perf_counter()
+            for _ in range(ops):
+                wf = WorkflowBuilder()
+                wf.add_node("UserListNode", "l", params)
+                results, _ = execute(wf.build(self.db))
+            elapsed = time.perf_counter() - started
+            answers.append(results["l"])
+            return elapsed / ops
+
+        engine()  # warm-up
+        run_on_engine_loop(in_process)  # a warm-up, which keeps the answer
+        answer_bytes = json.dumps(answers.pop()).encode()
+        timings = Timings()
+        alone: list[float] = []
+        floor: list[float] = []
+        if over == "asgi":
+            for _ in range(repeats):
+                timings.dataflow.append(run_on_engine_loop(in_process))
+                alone.append(run_on_engine_loop(app_alone))
+                floor.append(run_on_engine_loop(client_alone))
+                timings.raw.append(engine())
+            where = (
+                f"httpx in process; the app alone (no client): {_fmt(statistics.median(alone))}"
+                f"; httpx alone carrying the same answer: {_fmt(statistics.median(floor))}"
+            )
+        else:
+            with _api_server(self.backend.url) as http:
+                for _ in range(10):
+                    http.get("/users", params=query).raise_for_status()
+                for _ in range(repeats):
+                    timings.dataflow.append(over_loopback(http))
+                    timings.raw.append(engine())
+            with _api_server(None, answer_bytes) as http:
+                for _ in range(10):
+                    http.get("/users", params=query).raise_for_status()
+                for _ in range(repeats):
+                    floor.append(over_loopback(http))
+                    answers.pop()
+            where = (
+                "httpx to `dataflow api` (uvicorn, another process) on loopback; httpx and "
+                f"uvicorn alone carrying the same answer: {_fmt(statistics.median(floor))}"
+            )
+        ids = [r["id"] for r in answers[-1]["records"]]
+        _check(len(ids) == LIST_LIMIT, f"the List returned {len(ids)} records")
+        _check([r["id"] for r in answers[-2]["records"]] == ids, "REST and engine disagree")
+        note = f"per op, {ops} ops x {repeats}; {where}; baseline: build + execute"
+        name = f"REST list, 100 rows ({over})"
+        return timings.result(name, self.backend.name, REST_LIST_TARGET, note)
+
     def mcp_search(self) -> Result:
         """``search_tables`` at summary level over the discovery workload's tables: the
         answer's size (run right after ``discover``)."""
         import anyio
         from mcp import Client
 
+        from dataflow_engine import DataFlow
         from dataflow_mcp import ServerConfig, create_server
 
-        server = create_server(ServerConfig(database_url=self.backend.url))
+        served = DataFlow(self.backend.url, read_only=True, existing_schema_mode=True)
+        self._closers.append(served.close)  # pools end with the benchmark's database
+        server = create_server(ServerConfig(database_url=self.backend.url), db=served)
 
         async def ask() -> tuple[int, float]:
             async with Client(server) as client:
@@ -980,9 +1139,12 @@ class Bench:
         )
         return wf.build(self.db)
 
-    def _df_list(self, n: int) -> float:
-        built = self._list_workflow()
-        execute = self.runtime.execute
+    def _df_list(self, n: int, db: Any = None) -> float:
+        """``n`` runs of the List workflow, on ``db`` (a second DataFlow) when given."""
+        from dataflow_engine import LocalRuntime
+
+        built = self._list_workflow() if db is None else self._list_workflow_for(db)
+        execute = (self.runtime if db is None else LocalRuntime(dataflow=db)).execute
         started = time.perf_counter()
         for _ in range(n):
             results, _ = execute(built)
@@ -1029,6 +1191,139 @@ class Bench:
         name = f"list {LIST_LIMIT} of {s.list_table_rows:,}"
         return timings.result(name, self.backend.name, 1.5, note)
 
+    # -- cached list ----------------------------------------------------------------------------
+
+    def cached_list(self, backend: str) -> Result:
+        """The List workload answered by the query cache (``memory``: the in-process LRU;
+        ``redis``: Redis at ``DATAFLOW_BENCH_REDIS_URL``), against the same List without a
+        cache, in the same run; the 'raw' column is the uncached List here."""
+        from dataflow_engine import DataFlow, LocalRuntime
+
+        self._expect_rows(self.sizes.list_table_rows)
+        prefix = f"dataflow_bench_{uuid.uuid4().hex[:12]}"
+        if backend == "redis":
+            base = os.environ.get("DATAFLOW_BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+            setting = f"{base}{'&' if '?' in base else '?'}prefix={prefix}"
+        else:
+            setting = "memory"
+        s = self.sizes
+        cached = DataFlow(self.backend.url, cache=setting)
+        try:
+
+            @cached.model
+            class User:
+                name: str
+                email: str
+                age: int
+                department: str
+                active: bool = True
+
+            runtime = LocalRuntime(dataflow=cached)
+            first = runtime.execute(self._list_workflow_for(cached))[0]["l"]["records"]
+            again = runtime.execute(self._list_workflow_for(cached))[0]["l"]["records"]
+            _check(first == again, "the cached List differs from the first answer")
+            timings = Timings()
+            for _ in range(s.list_repeats):
+                gc.collect()
+                timings.raw.append(self._df_list(s.list_ops))
+                gc.collect()
+                timings.dataflow.append(self._df_list(s.list_ops, cached))
+            stats = cached.cache_stats()
+            _check(stats["hits"] > 0, f"the {backend} cache served nothing: {stats}")
+        finally:
+            cached.close()
+            if backend == "redis":
+                self.run(_drop_redis_keys(setting, prefix))
+        note = (
+            f"per op, {s.list_ops} ops x {s.list_repeats}; 'raw' is the same List uncached; "
+            f"hit ratio {stats['hit_ratio']:.2f}"
+        )
+        df, raw = statistics.median(timings.dataflow), statistics.median(timings.raw)
+        passed = df / raw <= CACHED_LIST_TARGET
+        target = f"<= {CACHED_LIST_TARGET:.1f}x"
+        return Result(f"cached list ({backend})", self.backend.name, df, raw, target, passed, note)
+
+    def _list_workflow_for(self, db: Any) -> Any:
+        from dataflow_engine import WorkflowBuilder
+
+        wf = WorkflowBuilder()
+        wf.add_node(
+            "UserListNode", "l", {"filter": LIST_FILTER, "order_by": ["id"], "limit": LIST_LIMIT}
+        )
+        return wf.build(db)
+
+
+async def _drop_redis_keys(url: str, prefix: str) -> None:
+    """Delete the keys a benchmark run left under ``prefix``."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url.split("?", 1)[0])
+    try:
+        async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
+_FIXED_ANSWER_SERVER = """\
+import sys, uvicorn
+body = open(sys.argv[2], "rb").read()
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="error")
+"""
+
+
+@contextmanager
+def _api_server(url: str | None, answer: bytes = b"") -> Iterator[Any]:
+    """``dataflow api`` over ``url`` on a free loopback port, in its own process (or,
+    without a URL, uvicorn answering every request with ``answer``); an httpx client."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAFLOW_")}
+    if url is None:
+        fixed = tempfile.NamedTemporaryFile(suffix=".json", delete=False)  # noqa: SIM115
+        fixed.write(answer)
+        fixed.close()
+        args = ["-c", _FIXED_ANSWER_SERVER, str(port), fixed.name]
+    else:
+        args = ["-m", "dataflow_cli", "api", "--url", url, "--tables", TABLE_NAME]
+        args += ["--port", str(port), "--log-level", "error"]
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise BenchError(f"dataflow api exited: {proc.communicate()[1]}")
+                try:
+                    http.get("/health").raise_for_status()
+                    break
+                except httpx.TransportError:
+                    _check(time.monotonic() < deadline, "dataflow api did not start")
+                    time.sleep(0.1)
+            yield http
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        if url is None:
+            os.unlink(fixed.name)
+
 
 class BenchError(RuntimeError):
     """A workload produced a wrong result; its timings would mean nothing."""
@@ -1069,6 +1364,10 @@ def run_backend(backend: Backend, sizes: Sizes) -> BackendRun:
             ("list", b.list_filtered),
             ("aggregate", b.aggregate),  # reads the table the List workload seeded
             ("mcp query", b.mcp_query),  # so does this
+            ("rest list (asgi)", lambda: b.rest_list("asgi")),  # and these
+            ("rest list (uvicorn)", lambda: b.rest_list("uvicorn")),
+            ("cached list (memory)", lambda: b.cached_list("memory")),  # and these
+            ("cached list (redis)", lambda: b.cached_list("redis")),
             ("bulk create", b.bulk_create),
             ("discover", b.discover),
             ("mcp search", b.mcp_search),  # over the tables discover made
@@ -1208,6 +1507,7 @@ def cold_import(sizes: Sizes, env: Mapping[str, str]) -> list[Result]:
 COMPILE_TARGET_SECONDS = 20e-6
 DISCOVERY_QUERY_TARGET = 10  # a bounded number, however many tables
 MCP_QUERY_TARGET = 1.5
+REST_LIST_TARGET = 2.0
 
 
 def filter_compile(sizes: Sizes) -> list[Result]:

@@ -17,6 +17,8 @@ def test_root_all_is_sorted_and_complete() -> None:
     public = {n for n in vars(dataflow_engine) if not n.startswith("_")}
     submodules = {
         "adapters",
+        "api",
+        "cache",
         "config",
         "dialects",
         "discovery",

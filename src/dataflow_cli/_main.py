@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from ._api import api_command
 from ._discover import discover_command
 from ._export import export_command
 from ._import import import_command
@@ -33,6 +34,7 @@ cli.add_command(discover_command)
 cli.add_command(query_command)
 cli.add_command(import_command)
 cli.add_command(export_command)
+cli.add_command(api_command)
 
 
 @cli.group()
