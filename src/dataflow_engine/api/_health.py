@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
-from .. import _loop
 from ._problems import Problem
 
 if TYPE_CHECKING:
@@ -15,23 +13,6 @@ __all__ = ["HEALTH_TIMEOUT", "database_health"]
 
 #: Seconds the database may take to answer before it counts as down.
 HEALTH_TIMEOUT = 5.0
-
-
-async def _round_trip(db: DataFlow) -> dict[str, Any]:
-    """``SELECT 1`` on a pooled connection (where ``DataFlow.health`` is not available)."""
-    from ..errors import DataFlowError
-
-    async def probe() -> None:
-        async with db._adapter.acquire() as conn:
-            await conn.fetch("SELECT 1")
-
-    try:
-        await _loop.run_async(asyncio.wait_for(probe(), HEALTH_TIMEOUT))
-    except TimeoutError:
-        return {"status": "down", "error": {"code": "DF-DB-TIMEOUT", "message": "no answer"}}
-    except DataFlowError as exc:
-        return {"status": "down", "error": {"code": exc.code, "message": exc.message}}
-    return {"status": "up", "error": None}
 
 
 async def database_health(db: DataFlow) -> dict[str, Any]:
@@ -48,8 +29,7 @@ async def database_health(db: DataFlow) -> dict[str, Any]:
         ConfigurationError: ``DF-CONFIG-CLOSED``, the DataFlow is closed.
     """
     db._check_open()
-    check = getattr(db, "health_async", None)
-    report = await (check(HEALTH_TIMEOUT) if check is not None else _round_trip(db))
+    report = await db.health_async(HEALTH_TIMEOUT)
     if report["status"] not in ("up", "degraded"):
         error = report.get("error") or {}
         code = str(error.get("code") or "DF-DB-CONNECT")
