@@ -693,10 +693,10 @@ def history(db: DataFlow, who: dict[str, Any]) -> dict[str, Any]:
 
 def audit_rows(db: DataFlow) -> list[dict[str, Any]]:
     """The audit table as the database holds it (raw values, no decoding)."""
-    from dataflow_engine.nodes._audit import AUDIT_COLUMNS
+    from dataflow_engine.nodes._audit import audit_columns
 
     rows = fetch(db, f"SELECT * FROM {table(db, 'dataflow_audit_log')} ORDER BY id")
-    return [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in rows]
+    return [dict(zip(audit_columns(), row, strict=True)) for row in rows]
 
 
 def owned_by(rows: list[dict[str, Any]], ids: dict[str, Any]) -> list[dict[str, Any]]:

@@ -729,7 +729,7 @@ class DataFlow:
         ``auto_migrate=False``); then only an existing table is used."""
         if self._audit_tables.get(database.name):
             return
-        from .nodes._audit import AUDIT_COLUMNS, audit_model
+        from .nodes._audit import audit_columns, audit_model
 
         s = self.settings
         async with database.acquire() as conn:
@@ -750,7 +750,7 @@ class DataFlow:
                     _log.warning("the audit table could not be created: %s", exc.message)
                     self._audit_problems[database.name] = f"creating it failed ({exc.message})"
                 columns = await self._audit_columns(database, conn)
-        found = columns is not None and all(c in columns for c in AUDIT_COLUMNS)
+        found = columns is not None and all(c in columns for c in audit_columns())
         self._audit_tables[database.name] = found
 
     async def _require_audit_table(self, model: ModelDef, conn: Connection) -> None:
@@ -763,10 +763,10 @@ class DataFlow:
         database = self._database(model)
         if self._audit_tables.get(database.name):
             return
-        from .nodes._audit import AUDIT_COLUMNS, AUDIT_TABLE
+        from .nodes._audit import AUDIT_TABLE, audit_columns
 
         columns = await self._audit_columns(database, conn)
-        missing = [c for c in AUDIT_COLUMNS if c not in (columns or ())]
+        missing = [c for c in audit_columns() if c not in (columns or ())]
         if columns is not None and not missing:
             self._audit_tables[database.name] = True
             return
@@ -861,7 +861,7 @@ class DataFlow:
         self, model: Any, record_id: Any, since: Any, limit: Any, tenant: str | None
     ) -> list[dict[str, Any]]:
         from .nodes._audit import (
-            AUDIT_COLUMNS,
+            audit_columns,
             audit_model,
             entry_output,
             key_digest,
@@ -886,7 +886,7 @@ class DataFlow:
             databases = [self._database(definition)]
         else:
             databases = list(self._databases.values())
-        fields = [f[c] for c in AUDIT_COLUMNS]
+        fields = [f[c] for c in audit_columns()]
         entries: list[tuple[Any, int, Any, dict[str, Any]]] = []
         for position, database in enumerate(databases):
             d = database.dialect

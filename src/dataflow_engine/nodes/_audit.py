@@ -43,8 +43,8 @@ from ._base import ExecContext, tenant_required
 from ._plan import ModelPlan
 
 __all__ = [
-    "AUDIT_COLUMNS",
     "AUDIT_TABLE",
+    "audit_columns",
     "audit_model",
     "bulk_create",
     "bulk_delete",
@@ -103,8 +103,12 @@ def audit_model() -> ModelDef:
     return replace(built, fields=fields, stamps=())
 
 
-#: The columns an audit table must have to take rows.
-AUDIT_COLUMNS: tuple[str, ...] = tuple(f.column for f in audit_model().fields.values())
+@functools.cache
+def audit_columns() -> tuple[str, ...]:
+    """The columns an audit table must have to take rows (the model is built on first
+    use, not at import)."""
+    return tuple(f.column for f in audit_model().fields.values())
+
 
 _WRITTEN = [
     "model",
