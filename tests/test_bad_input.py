@@ -85,8 +85,11 @@ def test_unknown_field_wrong_type_missing_field(notes: DataFlow) -> None:
         one(notes, "NoteCreateNode", {"title": None})
     assert _codes(info.value) == {"DF-PARAM-NULL"}
     with pytest.raises(WorkflowValidationError) as info:
-        one(notes, "NoteCreateNode", {"title": "x", "id": 5})
+        one(notes, "NoteCreateNode", {"title": "x", "created_at": "2020-01-01T00:00:00Z"})
     assert _codes(info.value) == {"DF-PARAM-READ-ONLY-FIELD"}
+    with pytest.raises(WorkflowValidationError) as info:
+        one(notes, "NoteCreateNode", {"title": "x", "id": "5; DROP TABLE notes"})
+    assert _codes(info.value) == {"DF-PARAM-TYPE"}
     assert one(notes, "NoteCountNode", {})["count"] == 0
 
 

@@ -20,7 +20,6 @@ from dataflow_engine import (
     FilterError,
     LocalRuntime,
     ModelError,
-    NotFoundError,
     UnsupportedError,
     ValidationError,
     WorkflowBuilder,
@@ -125,7 +124,7 @@ def test_bulk_upsert_matches_decimals_by_value(items: DataFlow) -> None:
     assert out == {"inserted": 0, "updated": 1}
 
 
-def test_bulk_upsert_on_generated_ids_refuses_unknown_ids(items: DataFlow) -> None:
+def test_bulk_upsert_on_generated_ids_inserts_unknown_ids_as_given(items: DataFlow) -> None:
     row = one(items, "ItemCreateNode", {"name": "a"})
     out = one(
         items,
@@ -133,13 +132,14 @@ def test_bulk_upsert_on_generated_ids_refuses_unknown_ids(items: DataFlow) -> No
         {"data": [{"id": row["id"], "name": "b"}], "match_fields": ["id"]},
     )
     assert out == {"inserted": 0, "updated": 1}
-    with pytest.raises(NotFoundError):
-        one(
-            items,
-            "ItemBulkUpsertNode",
-            {"data": [{"id": 424242, "name": "c"}], "match_fields": ["id"]},
-        )
-    assert one(items, "ItemCountNode", {})["count"] == 1
+    out = one(
+        items,
+        "ItemBulkUpsertNode",
+        {"data": [{"id": 424242, "name": "c"}], "match_fields": ["id"]},
+    )
+    assert out == {"inserted": 1, "updated": 0}
+    assert one(items, "ItemReadNode", {"id": 424242})["name"] == "c"
+    assert one(items, "ItemCreateNode", {"name": "d"})["id"] == 424243
 
 
 def test_bulk_upsert_bumps_versions(db: DataFlow) -> None:

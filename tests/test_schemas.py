@@ -322,7 +322,10 @@ def test_project_workflow_schema_agrees_with_the_engine(club: DataFlow) -> None:
         "DF-PARAM-UNKNOWN-FIELD": ("MemberCreateNode", {"name": "a", "email": "b", "nick": 1}),
         "DF-PARAM-TYPE": ("MemberListNode", {"limit": "ten"}),
         "DF-FILTER-UNKNOWN-FIELD": ("MemberCountNode", {"filter": {"$or": [{"nmae": "a"}]}}),
-        "DF-PARAM-READ-ONLY-FIELD": ("MemberCreateNode", {"name": "a", "email": "b", "id": 1}),
+        "DF-PARAM-READ-ONLY-FIELD": (
+            "MemberCreateNode",
+            {"name": "a", "email": "b", "created_at": "2020-01-01T00:00:00Z"},
+        ),
         "DF-PARAM-NULL": ("MemberCreateNode", {"name": None, "email": "b"}),
         "DF-FILTER-ORDER": ("MemberListNode", {"order_by": ["-settings"]}),
         "DF-FILTER-FIELDS": ("MemberListNode", {"fields": []}),

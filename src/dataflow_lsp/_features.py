@@ -501,7 +501,9 @@ def _field_docs(model: ModelDef, name: str) -> str:
     facts = [f.type_name]
     if f.primary_key:
         facts.append("primary key")
-    if f.auto:
+    if f.identity:
+        facts.append("numbered by the database unless a Create gives it")
+    elif f.auto:
         facts.append("maintained by DataFlow")
     elif f.required:
         facts.append("required")

@@ -270,8 +270,13 @@ def test_conflicts_and_validation_are_problems(shop: DataFlow, serve: Serve) -> 
             http.post("/customers", json={"email": "e@x", "age": "x"}), 422, "DF-WORKFLOW-INVALID"
         )
         assert {e["code"] for e in several["errors"]} == {"DF-PARAM-MISSING", "DF-PARAM-TYPE"}
+        stamped = {**customer(3), "created_at": "2020-01-01T00:00:00Z"}
+        problem(http.post("/customers", json=stamped), 422, "DF-PARAM-READ-ONLY-FIELD")
+        # the auto-increment key may be given (a copy keeps its keys); once only
+        given = http.post("/customers", json={**customer(3), "id": 700})
+        assert given.status_code == 201 and given.json()["id"] == 700, given.text
         problem(
-            http.post("/customers", json={**customer(3), "id": 7}), 422, "DF-PARAM-READ-ONLY-FIELD"
+            http.post("/customers", json={**customer(9), "id": 700}), 409, "DF-DB-UNIQUE-VIOLATION"
         )
         for i, bad_value in enumerate(
             [{"tier": "platinum"}, {"balance": "1e"}, {"photo": "%%"}, {"age": 2**64}]
@@ -281,7 +286,7 @@ def test_conflicts_and_validation_are_problems(shop: DataFlow, serve: Serve) -> 
         problem(http.post("/customers", json=[customer(8)]), 422, "DF-PARAM-TYPE")
         problem(http.patch("/customers/999", json={"age": 1}), 404, "DF-NOT-FOUND")
         # nothing half-written by any of the refused requests
-        assert http.get("/customers/count").json() == {"count": 1}
+        assert http.get("/customers/count").json() == {"count": 2}  # customers 1 and 3
 
 
 def test_unicode_and_injection_text_are_plain_values(shop: DataFlow, serve: Serve) -> None:

@@ -30,6 +30,7 @@ PG_SQLSTATE: dict[str, tuple[type[e.DataFlowError], str | None]] = {
     "57P03": (e.ConnectError, None),
     "53300": (e.ConnectError, "DF-DB-TOO-MANY-CONNECTIONS"),
     "22": (e.DatabaseError, "DF-DB-DATA"),
+    "42501": (e.DatabaseError, "DF-DB-PERMISSION"),
 }
 
 #: sqlite3 extended error names -> (error class, code).
@@ -96,6 +97,9 @@ MYSQL_ERRNO: dict[int, tuple[type[e.DataFlowError], str | None]] = {
     1366: (e.DatabaseError, "DF-DB-DATA"),
     3140: (e.DatabaseError, "DF-DB-DATA"),
     4038: (e.DatabaseError, "DF-DB-DATA"),
+    1142: (e.DatabaseError, "DF-DB-PERMISSION"),
+    1143: (e.DatabaseError, "DF-DB-PERMISSION"),
+    1227: (e.DatabaseError, "DF-DB-PERMISSION"),
 }
 
 _LABELS: dict[type[e.DataFlowError], str] = {

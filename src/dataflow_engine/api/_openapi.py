@@ -131,13 +131,23 @@ def _record(r: Resource, *, required: bool) -> dict[str, Any]:
 
 
 def _record_input(r: Resource, *, partial: bool, key: bool = False) -> dict[str, Any]:
+    """A record's body: the writable fields; for inserts (``partial`` False, or upserts
+    with ``key``) also the auto-increment columns, which the database numbers when left
+    out; upserts also take the rest of the key, to match on."""
     writable = r.model.writable_fields
-    props = {n: field_schema(f, output=False) for n, f in writable.items()}
-    if key:  # matching on the generated key updates existing records
-        for f in r.key:
-            if f.name not in props:
-                props[f.name] = {k: v for k, v in field_schema(f, output=False).items()}
-                props[f.name].pop("readOnly", None)
+    settable = r.model.insertable_fields if key or not partial else writable
+    props = {n: field_schema(f, output=False) for n, f in settable.items()}
+    for f in r.key if key else ():
+        if f.name not in props:
+            props[f.name] = field_schema(f, output=False)
+    for n, f in settable.items():
+        if f.identity:
+            props[n].pop("readOnly", None)
+            props[n]["description"] = (
+                props[n].get("description", "") + " numbered by the database when left out"
+            ).strip()
+    for f in r.key if key else ():
+        props[f.name].pop("readOnly", None)
     out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
     required = [n for n, f in writable.items() if f.required]
     if required and not partial:

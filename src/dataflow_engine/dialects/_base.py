@@ -843,10 +843,11 @@ class Dialect:
         for _ in range(rows):
             values.append("(" + ", ".join(self.placeholder(n + i) for i in range(width)) + ")")
             n += width
+        override = self.identity_override if any(c.identity for c in columns) else ""
         sql = (
             f"{self.insert_prefix(ignore_conflicts)} {self.table(model)} ("
             + ", ".join(self.column(c) for c in columns)
-            + ") VALUES "
+            + f"){override} VALUES "
             + ", ".join(values)
         )
         if ignore_conflicts:
@@ -857,6 +858,20 @@ class Dialect:
 
     def insert_prefix(self, ignore_conflicts: bool) -> str:
         return "INSERT INTO"
+
+    #: Between the column list and VALUES of an INSERT that gives an identity column.
+    identity_override: ClassVar[str] = ""
+    #: The database numbers a record whose auto-increment column is given as 0.
+    identity_zero_generates: ClassVar[bool] = False
+
+    def identity_resync_sql(
+        self, model: ModelDef, field: Field, top: int, params: Params
+    ) -> str | None:
+        """After records gave ``field`` (an identity column) explicitly: a statement that
+        moves its sequence past ``top``, the largest value given, so later generated
+        values do not collide. None where the
+        database keeps its counter past the largest value itself (SQLite, MySQL)."""
+        return None
 
     def ignore_conflicts_sql(self) -> str:
         return " ON CONFLICT DO NOTHING"

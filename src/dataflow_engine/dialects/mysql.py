@@ -404,6 +404,9 @@ class MySQLDialect(Dialect):
             return f" LIMIT 18446744073709551615 OFFSET {params.add(offset)}"
         return super().limit_sql(limit, offset, params)
 
+    # Unless sql_mode has NO_AUTO_VALUE_ON_ZERO, AUTO_INCREMENT takes 0 as "number it".
+    identity_zero_generates: ClassVar[bool] = True
+
     def insert_prefix(self, ignore_conflicts: bool) -> str:
         # INSERT IGNORE also turns other errors into warnings: the adapter reads the
         # warnings after such a statement and raises anything but a duplicate key.

@@ -104,7 +104,8 @@ def _field(model_name: str, name: str, column: ColumnInfo) -> Field | None:
             return None  # only arrays of JSON-native values round-trip exactly
     else:
         return None
-    auto = column.auto_increment or column.generated is not None
+    identity = column.auto_increment and column.generated is None
+    auto = identity or column.generated is not None
     default: Any = MISSING
     if column.default is not None and not auto:
         default = DATABASE_DEFAULT
@@ -115,6 +116,7 @@ def _field(model_name: str, name: str, column: ColumnInfo) -> Field | None:
         nullable=column.nullable,
         default=default,
         auto=auto,
+        identity=identity,
         column=column.name,
         item_type=item_type,
         db_type=column.type,
@@ -157,7 +159,7 @@ def model_from_table(table: TableInfo, name: str) -> tuple[ModelDef, list[dict[s
     key = tuple(by_column[c] for c in table.primary_key) if not reason else ()
     for k in key:
         fields[k].primary_key = True
-    single_auto = len(key) == 1 and fields[key[0]].auto
+    single_auto = len(key) == 1 and fields[key[0]].identity
     model = ModelDef(
         name=name,
         table_name=table.name,

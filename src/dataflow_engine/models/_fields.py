@@ -93,7 +93,11 @@ class Field:
         nullable: ``Optional[T]`` / ``T | None``.
         default: the default value, or ``MISSING``.
         primary_key: part of the primary key.
-        auto: filled in by the engine (``id``, ``created_at``, ...), not a Create parameter.
+        auto: filled in by the engine or the database (``id``, ``created_at``, computed
+            columns, ...), not a required Create parameter.
+        identity: an auto-increment column (the automatic ``id``, a registered SERIAL,
+            IDENTITY, AUTO_INCREMENT or INTEGER PRIMARY KEY column): the database numbers a
+            record that omits it, and Create / BulkCreate may also give it explicitly.
         column: the column name in the database.
         item_type: for ``list[T]``, ``T``.
         db_type: the column's type as the database spells it, for fields registered from
@@ -108,6 +112,7 @@ class Field:
     primary_key: bool = False
     auto: bool = False
     column: str = ""
+    identity: bool = False
     item_type: Any = None
     indexed: bool = False
     unique: bool = False

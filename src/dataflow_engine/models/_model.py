@@ -109,6 +109,17 @@ class ModelDef:
         """Fields a Create or Update may set (auto columns excluded)."""
         return {n: f for n, f in self.fields.items() if not f.auto}
 
+    @functools.cached_property
+    def insertable_fields(self) -> dict[str, Field]:
+        """Fields a Create or BulkCreate may set: the writable fields and the
+        auto-increment (identity) columns, which the database numbers when omitted."""
+        return {n: f for n, f in self.fields.items() if not f.auto or f.identity}
+
+    @functools.cached_property
+    def identity_names(self) -> tuple[str, ...]:
+        """The names of the auto-increment (identity) fields."""
+        return tuple(n for n, f in self.fields.items() if f.identity)
+
     def field(self, name: str, *, where: str = "") -> Field:
         """The field called ``name``; a ``ModelError`` with suggestions otherwise."""
         try:
@@ -261,7 +272,7 @@ def build_model(cls: type) -> ModelDef:
     declared_pk = options.get("primary_key")
     auto_id = "id" not in annotations and declared_pk is None
     if auto_id:
-        fields["id"] = Field("id", FieldKind.INT, int, primary_key=True, auto=True)
+        fields["id"] = Field("id", FieldKind.INT, int, primary_key=True, auto=True, identity=True)
     for name, annotation in annotations.items():
         if name in _RESERVED:
             raise ModelError(

@@ -85,6 +85,10 @@ def model_to_definition(model: ModelDef) -> dict[str, Any]:
             "unique": f.unique,
             "db_type": f.db_type,
         }
+        if f.identity and not (model.auto_id and f.primary_key):
+            # Only when it is not implied by auto_id, so other definitions keep their
+            # checksums.
+            entry["identity"] = True
         if f.kind is FieldKind.ENUM:
             entry["members"] = [[m.name, m.value] for m in f.python_type]
         fields.append(entry)
@@ -177,6 +181,8 @@ def model_from_definition(definition: dict[str, Any]) -> ModelDef:
             default=_restore_default(entry["default"], python_type),
             primary_key=entry["primary_key"],
             auto=entry["auto"],
+            identity=bool(entry.get("identity"))
+            or (definition["auto_id"] and entry["primary_key"] and entry["auto"]),
             column=entry["column"],
             item_type=_PLAIN_TYPES.get(entry["item_type"]) if entry["item_type"] else None,
             indexed=entry["indexed"],

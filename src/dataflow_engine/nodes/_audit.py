@@ -443,7 +443,9 @@ async def bulk_create(
             created.extend(plan.decode(r) for r in found)
     else:
         keys: list[list[Any]] = []
+        numbering = plan.given_keys()
         for row in rows:
+            await numbering.before(conn, row)
             keep = [i for i, v in enumerate(row) if v is not DATABASE_DEFAULT]
             cols = [columns[i] for i in keep]
             values = [row[i] for i in keep]
@@ -458,10 +460,15 @@ async def bulk_create(
             )
             if new_id is None:
                 continue  # skipped as a duplicate
-            if model.auto_id:
-                keys.append([new_id])
-            else:
-                keys.append([row[list(columns).index(f)] for f in plan.pk_fields])
+            # The key as given; an identity key left to the database is the new id.
+            keys.append(
+                [
+                    new_id if v is DATABASE_DEFAULT else v
+                    for v in (row[list(columns).index(f)] for f in plan.pk_fields)
+                ]
+                if not plan.auto_id
+                else [new_id]
+            )
         if keys:
             stored = await rows_by_keys(conn, plan, keys, encoded=True, tenant=ctx.tenant_id)
             created.extend(stored[tuple(_hashable(v) for v in k)] for k in keys)

@@ -157,12 +157,18 @@ def _validate_record(
     *,
     partial: bool = False,
     fill_defaults: bool = True,
+    identity: bool = False,
 ) -> dict[str, Any]:
+    """The validated values of ``record``; with ``identity`` (inserts), auto-increment
+    columns may be given (None leaves them to the database)."""
     model = cls.model
     out: dict[str, Any] = {}
     writable = model.writable_fields
+    settable = model.insertable_fields if identity else writable
     for key, value in record.items():
-        f = writable.get(key) if isinstance(key, str) else None
+        f = settable.get(key) if isinstance(key, str) else None
+        if f is not None and f.identity and value is None:
+            continue  # numbered by the database
         if f is None and key == "tenant_id" and model.multi_tenant:
             # A record may name its tenant; the node refuses any but the bound one.
             if not (problems.pending and problems.provided(".".join(map(str, (*path, key))))):
@@ -248,7 +254,7 @@ async def _insert_row(
         return plan.decode(rows[0])
     # No RETURNING (MySQL): the new key is the generated id, or the key given.
     new_id = await conn.insert(sql, encoded)
-    key = [new_id] if plan.model.auto_id else [values[f.name] for f in plan.pk_fields]
+    key = [new_id] if plan.auto_id else [values[f.name] for f in plan.pk_fields]
     return await _row_by_key(conn, plan, key, tenant)
 
 
@@ -371,9 +377,14 @@ class CreateNode(Node):
                 f.type_name,
                 required=f.required,
                 default=None if f.default is MISSING else f.default,
-                doc=f"the {n} field ({f.type_name})",
+                doc=(
+                    f"the {n} field ({f.type_name}); the database numbers the record when "
+                    "it is left out"
+                    if f.identity
+                    else f"the {n} field ({f.type_name})"
+                ),
             )
-            for n, f in cls.model.writable_fields.items()
+            for n, f in cls.model.insertable_fields.items()
         }
 
     @classmethod
@@ -386,17 +397,24 @@ class CreateNode(Node):
 
     @classmethod
     def normalize(cls, params: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
-        return _validate_record(cls, params, problems, ())
+        return _validate_record(cls, params, problems, (), identity=True)
 
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
         cls = type(self)
         plan = _plan(cls)
         tenant = ctx.tenant_for(cls.model, cls.type_name)
         _own_tenant(cls, params.get("tenant_id"), tenant, "the record")
-        if cls.model.audit_log:
+        tops: list[tuple[Field, Any]] = []
+        if cls.model.identity_names:
+            plan = plan.with_identity(plan.given_identity(params))
+            row_values = [params.get(f.name) for f in plan.insert_fields]
+            tops = plan.identity_tops([row_values])
+        if cls.model.audit_log or tops:
             async with ctx.atomic() as conn:
                 row = await _insert_row(conn, plan, params, tenant)
-                await _audit.record(ctx, conn, plan, [("create", None, row)])
+                await plan.resync_identity(conn, tops)
+                if cls.model.audit_log:
+                    await _audit.record(ctx, conn, plan, [("create", None, row)])
             return row
         async with ctx.connection() as conn:
             return await _insert_row(conn, plan, params, tenant)
@@ -1189,7 +1207,9 @@ async def _restore_one(
 _MAX_PARAMS = 30000
 
 
-def _validate_rows(cls: type[Node], data: Any, problems: Problems) -> list[dict[str, Any]]:
+def _validate_rows(
+    cls: type[Node], data: Any, problems: Problems, *, identity: bool = False
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if data is None:
         return rows
@@ -1199,8 +1219,41 @@ def _validate_rows(cls: type[Node], data: Any, problems: Problems) -> list[dict[
                 "DF-PARAM-TYPE", f"{cls.type_name}: data[{i}] must be an object", ("data", i)
             )
             continue
-        rows.append(_validate_record(cls, record, problems, ("data", i)))
+        rows.append(_validate_record(cls, record, problems, ("data", i), identity=identity))
     return rows
+
+
+def _encode_for_insert(
+    cls: type[Node], data: Any, problems: Problems, *, fast: bool
+) -> tuple[list[tuple[Any, ...]], frozenset[str], list[tuple[int, Any]]]:
+    """BulkCreate's records encoded for insert, the identity columns any of them gives
+    (``DATABASE_DEFAULT`` in the records that leave one out), and the tenants they name;
+    every problem is reported to ``problems``. ``fast`` tries the compiled encoder first.
+    """
+    plan = _plan(cls)
+    encoded = plan.encode_rows(data) if fast else None
+    if encoded is not None:
+        return encoded, frozenset(), []
+    if fast and plan.model.identity_names and isinstance(data, list) and data:
+        first = data[0] if isinstance(data[0], Mapping) else {}
+        names = frozenset(n for n in plan.model.identity_names if first.get(n) is not None)
+        if names:  # the fast path again, with the identity columns given
+            encoded = plan.with_identity(names).encode_rows(data)
+            if encoded is not None:
+                return encoded, names, []
+    # The detailed validator names every bad row and field.
+    records = _validate_rows(cls, data, problems, identity=True)
+    tenants = [(i, r["tenant_id"]) for i, r in enumerate(records) if "tenant_id" in r]
+    given = [plan.given_identity(r) for r in records]
+    names = frozenset().union(*given)
+    identity_plan = plan.with_identity(names)
+    if any(g != names for g in given):
+        # Some records leave an identity column to the database: it numbers them, one
+        # INSERT per record naming only the columns the record gives.
+        for r, g in zip(records, given, strict=True):
+            for n in names - g:
+                r[n] = DATABASE_DEFAULT
+    return [tuple(identity_plan.encode_insert_row(r, ())) for r in records], names, tenants
 
 
 class BulkCreateNode(Node):
@@ -1242,76 +1295,84 @@ class BulkCreateNode(Node):
             )
         if not problems.provided("data"):
             data = out.get("data") or []
-            encoded = _plan(cls).encode_rows(data) if not problems.pending else None
-            tenants: list[tuple[int, Any]] = []
-            if encoded is None:  # the detailed validator names every bad row and field
-                records = _validate_rows(cls, data, problems)
-                encoded = [tuple(_plan(cls).encode_insert_row(r, ())) for r in records]
-                tenants = [(i, r["tenant_id"]) for i, r in enumerate(records) if "tenant_id" in r]
-            out["_rows"] = encoded
-            out["_tenants"] = tenants
+            out["_rows"], out["_identity"], out["_tenants"] = _encode_for_insert(
+                cls, data, problems, fast=not problems.pending
+            )
         return out
 
     async def run(self, ctx: ExecContext, params: dict[str, Any]) -> dict[str, Any]:
         cls = type(self)
-        plan = _plan(cls)
+        plan = _plan(cls).with_identity(params.get("_identity", frozenset()))
         d = plan.dialect
         tenant = ctx.tenant_for(cls.model, cls.type_name)
         for i, value in params.get("_tenants", ()):
             _own_tenant(cls, value, tenant, f"data[{i}]")
         stamp = plan.stamp(d.now(), tenant)
         rows = [r + stamp for r in params["_rows"]]
+        if not rows:
+            return {"inserted": 0, "ids": [] if params["return_ids"] else None}
+        tops = plan.identity_tops(rows)
+        async with ctx.atomic() as conn:
+            result = await self._insert(ctx, conn, plan, rows, params)
+            await plan.resync_identity(conn, tops)
+        return result
+
+    @classmethod
+    async def _insert(
+        cls,
+        ctx: ExecContext,
+        conn: Connection,
+        plan: ModelPlan,
+        rows: list[tuple[Any, ...]],
+        params: dict[str, Any],
+    ) -> dict[str, Any]:
+        d = plan.dialect
         ignore = params["on_conflict"] == "ignore"
         want_ids = params["return_ids"]
-        if not rows:
-            return {"inserted": 0, "ids": [] if want_ids else None}
         if plan.model.audit_log:  # the stored records are read back for their entries
-            async with ctx.atomic() as conn:
-                created = await _audit.bulk_create(
-                    ctx,
-                    conn,
-                    plan,
-                    plan.insert_fields,
-                    rows,
-                    ignore=ignore,
-                    batch_size=params["batch_size"],
-                )
+            created = await _audit.bulk_create(
+                ctx,
+                conn,
+                plan,
+                plan.insert_fields,
+                rows,
+                ignore=ignore,
+                batch_size=params["batch_size"],
+            )
             new_ids = [plan.pk_output(r) for r in created] if want_ids else None
             return {"inserted": len(created), "ids": new_ids}
-        if plan.db_defaults and any(DATABASE_DEFAULT in r for r in rows):
-            async with ctx.atomic() as conn:
-                return await self._insert_with_defaults(conn, plan, rows, ignore, want_ids)
+        if (plan.db_defaults or plan.identity) and any(DATABASE_DEFAULT in r for r in rows):
+            return await cls._insert_with_defaults(conn, plan, rows, ignore, want_ids)
         columns = plan.insert_fields
-        async with ctx.atomic() as conn:
-            if not ignore and not want_ids:
-                copied = await conn.copy_records(
-                    plan.model.table_name,
-                    plan.model.schema or d.schema,
-                    [f.column for f in columns],
-                    rows,
-                )
-                if copied is not None:
-                    return {"inserted": copied, "ids": None}
-            if not want_ids and not ignore:
-                sql = d.insert_sql(plan.model, columns, 1, 1)
-                inserted = await conn.executemany(sql, rows)
-                return {"inserted": inserted, "ids": None}
-            if not d.insert_returning:
-                return await self._insert_each(conn, plan, rows, ignore, want_ids)
-            # Returning the keys counts exactly the rows a conflict did not skip.
-            batch = max(1, min(params["batch_size"], _MAX_PARAMS // max(1, len(columns))))
-            ids: list[Any] = []
-            pk = plan.pk_fields
-            decode = plan.decoder_for(pk)
-            for start in range(0, len(rows), batch):
-                chunk = rows[start : start + batch]
-                sql = d.insert_sql(
-                    plan.model, columns, len(chunk), 1, returning=pk, ignore_conflicts=ignore
-                )
-                flat = [v for r in chunk for v in r]
-                for r in await conn.fetch(sql, flat):
-                    ids.append(plan.pk_output(decode(r)))
-            return {"inserted": len(ids), "ids": ids if want_ids else None}
+        if not ignore and not want_ids:
+            copied = await conn.copy_records(
+                plan.model.table_name,
+                plan.model.schema or d.schema,
+                [f.column for f in columns],
+                rows,
+            )
+            if copied is not None:
+                return {"inserted": copied, "ids": None}
+        if not want_ids and not ignore:
+            sql = d.insert_sql(plan.model, columns, 1, 1)
+            inserted = await conn.executemany(sql, rows)
+            return {"inserted": inserted, "ids": None}
+        if not d.insert_returning:
+            return await cls._insert_each(conn, plan, rows, ignore, want_ids)
+        # Returning the keys counts exactly the rows a conflict did not skip.
+        batch = max(1, min(params["batch_size"], _MAX_PARAMS // max(1, len(columns))))
+        ids: list[Any] = []
+        pk = plan.pk_fields
+        decode = plan.decoder_for(pk)
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            sql = d.insert_sql(
+                plan.model, columns, len(chunk), 1, returning=pk, ignore_conflicts=ignore
+            )
+            flat = [v for r in chunk for v in r]
+            for r in await conn.fetch(sql, flat):
+                ids.append(plan.pk_output(decode(r)))
+        return {"inserted": len(ids), "ids": ids if want_ids else None}
 
     @staticmethod
     async def _insert_with_defaults(
@@ -1328,7 +1389,10 @@ class BulkCreateNode(Node):
         decode = plan.decoder_for(pk)
         ids: list[Any] = []
         inserted = 0
+        key_at = plan.insert_fields.index(pk[0]) if pk and pk[0] in plan.insert_fields else None
+        numbering = plan.given_keys()
         for row in rows:
+            await numbering.before(conn, row)
             columns, values = plan.without_defaults(row)
             returning = pk if d.insert_returning and want_ids else None
             sql = d.insert_sql(
@@ -1340,11 +1404,12 @@ class BulkCreateNode(Node):
                     inserted += 1
                     ids.append(plan.pk_output(decode(found[0])))
                 continue
-            if want_ids and plan.model.auto_id:
+            if want_ids and plan.model.auto_id:  # the key: given, or the generated id
                 new_id = await conn.insert(sql, values)
                 if new_id is not None:
                     inserted += 1
-                    ids.append(new_id)
+                    given = row[key_at] if key_at is not None else DATABASE_DEFAULT
+                    ids.append(new_id if given is DATABASE_DEFAULT else given)
                 continue
             if want_ids:
                 raise UnsupportedError(
@@ -1371,14 +1436,12 @@ class BulkCreateNode(Node):
         if not want_ids:
             return {"inserted": await conn.executemany(sql, rows), "ids": None}
         ids: list[Any] = []
-        positions = (
-            [] if plan.model.auto_id else [plan.insert_fields.index(f) for f in plan.pk_fields]
-        )
+        positions = [] if plan.auto_id else [plan.insert_fields.index(f) for f in plan.pk_fields]
         for row in rows:
             new_id = await conn.insert(sql, row)
             if new_id is None:
                 continue  # skipped as a duplicate
-            if plan.model.auto_id:
+            if plan.auto_id:
                 ids.append(new_id)
             else:
                 ids.append(
@@ -1669,7 +1732,7 @@ class BulkUpsertNode(Node):
                 )
                 continue
             body = {k: v for k, v in record.items() if not (k in match and model.fields[k].auto)}
-            validated = _validate_record(cls, body, problems, ("data", i))
+            validated = _validate_record(cls, body, problems, ("data", i), identity=True)
             for k in match:
                 f = model.fields.get(k)
                 if f is not None and f.auto and record.get(k) is not None:
@@ -1752,28 +1815,36 @@ class BulkUpsertNode(Node):
                 if model.audit_log
                 else {}
             )
-            inserts, updates, restores = [], [], []
+            # New records, grouped by the identity columns they give (one column list each).
+            inserts: dict[frozenset[str], list[dict[str, Any]]] = {}
+            updates, restores = [], []
             stamp = plan.stamp(now, tenant)
-            auto_key = [f.name for f in match if f.auto and f is not plan.tenant_field]
+            computed = [
+                f.name for f in match if f.auto and not f.identity and f is not plan.tenant_field
+            ]
             missing = [k for k in by_key if k not in existing]
-            if auto_key and missing:
+            if computed and missing:
                 raise NotFoundError(
-                    f"{cls.type_name}: match_fields include the generated {auto_key[0]!r}, and "
-                    f"{len(missing)} record(s) name values that do not exist (first: "
-                    f"{missing[0]!r}); generated keys cannot be chosen by an insert",
+                    f"{cls.type_name}: match_fields include {computed[0]!r}, which the database "
+                    f"computes, and {len(missing)} record(s) name values that do not exist "
+                    f"(first: {missing[0]!r}); an insert cannot choose a computed value",
                     details={"model": model.name, "missing": [list(m) for m in missing[:10]]},
                 )
             for key, record in by_key.items():
                 given = record["__given__"]
                 if key not in existing:
-                    inserts.append(plan.encode_insert_row(record, stamp))
+                    inserts.setdefault(plan.given_identity(record), []).append(record)
                 elif existing[key][1] is None:
                     updates.append((existing[key][0], record, given))
                 else:
                     restores.append(_restore_values(plan, record, existing[key][0], now, tenant))
-            if inserts:
-                sql = d.insert_sql(model, plan.insert_fields, 1, 1)
-                await conn.executemany(sql, inserts)
+            for given_identity, new in inserts.items():
+                insert_plan = plan.with_identity(given_identity)
+                rows = [tuple(insert_plan.encode_insert_row(r, stamp)) for r in new]
+                tops = insert_plan.identity_tops(rows)
+                sql = d.insert_sql(model, insert_plan.insert_fields, 1, 1)
+                await conn.executemany(sql, rows)
+                await insert_plan.resync_identity(conn, tops)
             if restores:
                 await conn.executemany(_restore_sql(plan), restores)
             if updates:
@@ -1817,7 +1888,8 @@ class BulkUpsertNode(Node):
                 records = list(by_key.values())
                 await _audit.record_upsert(ctx, conn, plan, match, records, audit_before, tenant)
         # A soft-deleted record brought back counts as inserted: it was not there.
-        return {"inserted": len(inserts) + len(restores), "updated": len(updates)}
+        inserted = sum(len(new) for new in inserts.values())
+        return {"inserted": inserted + len(restores), "updated": len(updates)}
 
 
 def _hashable(value: Any) -> Any:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..dialects import Dialect, Params, RowDecoder
 from ..errors import ValidationError
@@ -13,7 +13,10 @@ from ..query import Bound
 from ..query import Node as FilterNode
 from ._base import tenant_required
 
-__all__ = ["ModelPlan"]
+if TYPE_CHECKING:
+    from ..adapters import Connection
+
+__all__ = ["GivenKeys", "ModelPlan"]
 
 # Inline checks that accept a value as it is; anything else goes to the field's validator.
 _FAST_CHECKS = {
@@ -27,7 +30,9 @@ _FAST_CHECKS = {
 class ModelPlan:
     """Precomputed SQL fragments and codecs for one model on one dialect."""
 
-    def __init__(self, model: ModelDef, dialect: Dialect) -> None:
+    def __init__(
+        self, model: ModelDef, dialect: Dialect, identity: frozenset[str] = frozenset()
+    ) -> None:
         self.model = model
         self.dialect = dialect
         self.fields: list[Field] = list(model.fields.values())
@@ -35,8 +40,14 @@ class ModelPlan:
         self.select = dialect.select_list(self.fields)
         self.decode: RowDecoder = dialect.row_decoder(self.fields)
         self.pk_fields = [model.fields[k] for k in model.primary_key]
-        # Insert columns: the writable fields, then the columns stamped at write time.
-        self.writable: list[Field] = [f for f in self.fields if not f.auto]
+        # Insert columns: the writable fields (with the identity columns records give
+        # explicitly, in a plan made by ``with_identity``), then the stamped columns.
+        self.writable: list[Field] = [f for f in self.fields if not f.auto or f.name in identity]
+        #: The identity columns this plan's inserts give explicitly.
+        self.identity: list[Field] = [f for f in self.fields if f.name in identity]
+        #: The database numbers inserted records (the key comes back from the insert).
+        self.auto_id = model.auto_id and not identity.intersection(model.primary_key)
+        self._identity_plans: dict[frozenset[str], ModelPlan] = {}
         stamped = [*model.stamps, *(["version"] if model.versioned else [])]
         #: ``tenant_id`` on a multi-tenant model: stamped on every insert, and compared
         #: with the bound tenant in every WHERE.
@@ -61,6 +72,61 @@ class ModelPlan:
         # Registered columns the database fills in when a record omits them.
         self.db_defaults = [f for f in self.writable if f.default is DATABASE_DEFAULT]
         self._decoders: dict[tuple[str, ...], RowDecoder] = {}
+
+    def with_identity(self, names: frozenset[str]) -> ModelPlan:
+        """The plan for inserts that give the identity columns ``names`` explicitly."""
+        if not names:
+            return self
+        plan = self._identity_plans.get(names)
+        if plan is None:
+            plan = self._identity_plans[names] = ModelPlan(self.model, self.dialect, names)
+        return plan
+
+    def given_identity(self, record: Mapping[str, Any]) -> frozenset[str]:
+        """The identity columns a validated record gives."""
+        return frozenset(n for n in self.model.identity_names if n in record)
+
+    def identity_tops(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Field, Any]]:
+        """The largest value each identity column this plan gives takes in the encoded
+        ``rows`` (``insert_fields`` order; ``DATABASE_DEFAULT`` where a record leaves it
+        to the database).
+
+        Raises:
+            ValidationError: ``DF-PARAM-RANGE`` for a 0 where the database would number
+                the record instead of storing 0 (MySQL), before anything is written.
+        """
+        tops = []
+        for f in self.identity:
+            i = self.insert_fields.index(f)
+            values = [r[i] for r in rows if r[i] is not DATABASE_DEFAULT]
+            if not values:
+                continue
+            if self.dialect.identity_zero_generates and 0 in values:
+                at = next(n for n, r in enumerate(rows) if r[i] == 0)
+                which = "the record" if len(rows) == 1 else f"data[{at}]"
+                raise ValidationError(
+                    f"{self.model.name}: {which} gives {f.name!r} = 0, and this database "
+                    "numbers a record whose AUTO_INCREMENT column is 0 rather than storing 0; "
+                    "give another value, or leave it out",
+                    code="DF-PARAM-RANGE",
+                    details={"model": self.model.name, "field": f.name, "index": at},
+                )
+            tops.append((f, max(values)))
+        return tops
+
+    async def resync_identity(self, conn: Connection, tops: list[tuple[Field, Any]]) -> None:
+        """Move the sequences of identity columns given explicitly past the largest values
+        given (``identity_tops``), so the next generated value does not collide
+        (PostgreSQL; the other databases keep their counters themselves)."""
+        for f, top in tops:
+            p = Params(self.dialect)
+            sql = self.dialect.identity_resync_sql(self.model, f, top, p)
+            if sql is not None:
+                await conn.fetch(sql, p.values)
+
+    def given_keys(self) -> GivenKeys:
+        """For inserting encoded rows one by one; see :class:`GivenKeys`."""
+        return GivenKeys(self)
 
     def pipeline_sql(self, where: str, stages: Any, params: Any) -> tuple[str, list[Field]]:
         """One statement for an aggregation pipeline over the rows ``where`` selects."""
@@ -281,3 +347,25 @@ class ModelPlan:
         if len(self.pk_fields) == 1:
             return row[self.pk_fields[0].name]
         return {f.name: row[f.name] for f in self.pk_fields}
+
+
+class GivenKeys:
+    """Records inserted one by one, some giving identity values and some leaving them to
+    the database: a record the database numbers after records that gave larger values gets
+    a number after theirs, as on every database (the sequence is moved before it)."""
+
+    def __init__(self, plan: ModelPlan) -> None:
+        self._plan = plan
+        self._at = [plan.insert_fields.index(f) for f in plan.identity]
+        self._tops: dict[str, tuple[Field, Any]] = {}
+
+    async def before(self, conn: Connection, row: Sequence[Any]) -> None:
+        """Call before inserting ``row``."""
+        if not self._at:
+            return
+        if self._tops and any(row[i] is DATABASE_DEFAULT for i in self._at):
+            await self._plan.resync_identity(conn, list(self._tops.values()))
+            self._tops.clear()
+        for f, top in self._plan.identity_tops([row]):
+            if f.name not in self._tops or self._tops[f.name][1] < top:
+                self._tops[f.name] = (f, top)
