@@ -140,6 +140,8 @@ def empty_value(field: Field, quoted: bool = False) -> Any:
         return ""
     if quoted and field.kind is FieldKind.BYTES:
         return b""
+    if field.identity:
+        return OMIT  # the database numbers the record
     if field.nullable:
         return None
     if field.default is not MISSING:
