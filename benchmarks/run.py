@@ -938,6 +938,7 @@ class Bench:
         process, client and app on the engine's loop, as ``dataflow api`` serves; the note
         gives the app's own time, called as an ASGI server calls it. ``over="uvicorn"``:
         httpx over loopback to ``dataflow api`` in its own process (run after ``list``)."""
+        import http.client
         import importlib.util
         import logging
         import urllib.parse
@@ -978,14 +979,20 @@ class Bench:
             async def receive() -> dict[str, Any]:
                 return {"type": "http.request", "body": b"", "more_body": False}
 
+            body: list[bytes] = []
+
             async def send(message: Any) -> None:
-                pass
+                if message["type"] == "http.response.body":
+                    body.append(message.get("body", b""))
 
             gc.collect()
             started = time.perf_counter()
             for _ in range(ops):
                 await app(dict(scope), receive, send)
-            return (time.perf_counter() - started) / ops
+            elapsed = time.perf_counter() - started
+            last = json.loads(body[-1])
+            _check([r["id"] for r in last["records"]] == expected_ids, "the app's answer")
+            return elapsed / ops
 
         async def fixed_answer(scope: Any, receive: Any, send: Any) -> None:
             headers = [(b"content-type", b"application/json")]
@@ -1015,13 +1022,34 @@ class Bench:
             answers.append(response.json())
             return elapsed / ops
 
-        def over_loopback(http: httpx.Client) -> float:
+        def with_httpx(http: httpx.Client) -> float:
             gc.collect()
             started = time.perf_counter()
             for _ in range(ops):
-                response = http.get("/users", params=query)
-            elapsed = time.perf_counter() - started
-            answers.append(response.json())
+                http.get("/users", params=query)
+            return (time.perf_counter() - started) / ops
+
+        path = "/users?" + urllib.parse.urlencode(query)
+
+        def over_loopback(port: int) -> float:
+            """The leanest HTTP/1.1 client: the standard library's, one kept-alive
+            connection (the API's cost, not a client library's)."""
+            conn = http.client.HTTPConnection("127.0.0.1", port)
+            try:
+                for _ in range(10):
+                    conn.request("GET", path)
+                    conn.getresponse().read()
+                gc.collect()
+                started = time.perf_counter()
+                for _ in range(ops):
+                    conn.request("GET", path)
+                    response = conn.getresponse()
+                    body = response.read()
+                elapsed = time.perf_counter() - started
+            finally:
+                conn.close()
+            _check(response.status == 200, f"the API answered {response.status}")
+            answers.append(json.loads(body))
             return elapsed / ops
 
         def engine() -> float:
@@ -1039,36 +1067,40 @@ class Bench:
 
         engine()  # warm-up
         run_on_engine_loop(in_process)  # a warm-up, which keeps the answer
-        answer_bytes = json.dumps(answers.pop()).encode()
+        answer_bytes = json.dumps(answers[-1]).encode()
+        expected_ids = [r["id"] for r in answers.pop()["records"]]
         timings = Timings()
-        alone: list[float] = []
         floor: list[float] = []
         if over == "asgi":
+            with_client: list[float] = []
             for _ in range(repeats):
-                timings.dataflow.append(run_on_engine_loop(in_process))
-                alone.append(run_on_engine_loop(app_alone))
+                timings.dataflow.append(run_on_engine_loop(app_alone))
+                with_client.append(run_on_engine_loop(in_process))
                 floor.append(run_on_engine_loop(client_alone))
                 timings.raw.append(engine())
             where = (
-                f"httpx in process; the app alone (no client): {_fmt(statistics.median(alone))}"
-                f"; httpx alone carrying the same answer: {_fmt(statistics.median(floor))}"
+                "the app called as an ASGI server calls it, on the engine's loop; through "
+                f"httpx's ASGI transport: {_fmt(statistics.median(with_client))}; httpx alone "
+                f"carrying the same answer: {_fmt(statistics.median(floor))}"
             )
         else:
-            with _api_server(self.backend.url) as http:
+            httpx_times: list[float] = []
+            with _api_server(self.backend.url) as (client, port):
                 for _ in range(10):
-                    http.get("/users", params=query).raise_for_status()
+                    client.get("/users", params=query).raise_for_status()
                 for _ in range(repeats):
-                    timings.dataflow.append(over_loopback(http))
+                    httpx_times.append(with_httpx(client))
+                    timings.dataflow.append(over_loopback(port))
                     timings.raw.append(engine())
-            with _api_server(None, answer_bytes) as http:
-                for _ in range(10):
-                    http.get("/users", params=query).raise_for_status()
+            with _api_server(None, answer_bytes) as (client, port):
                 for _ in range(repeats):
-                    floor.append(over_loopback(http))
+                    floor.append(over_loopback(port))
                     answers.pop()
             where = (
-                "httpx to `dataflow api` (uvicorn, another process) on loopback; httpx and "
-                f"uvicorn alone carrying the same answer: {_fmt(statistics.median(floor))}"
+                "http.client (kept alive) to `dataflow api` (uvicorn, another process) on "
+                f"loopback; with httpx as the client: {_fmt(statistics.median(httpx_times))}; "
+                "the client and uvicorn alone carrying the same answer: "
+                f"{_fmt(statistics.median(floor))}"
             )
         ids = [r["id"] for r in answers[-1]["records"]]
         _check(len(ids) == LIST_LIMIT, f"the List returned {len(ids)} records")
@@ -1281,7 +1313,8 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="error")
 @contextmanager
 def _api_server(url: str | None, answer: bytes = b"") -> Iterator[Any]:
     """``dataflow api`` over ``url`` on a free loopback port, in its own process (or,
-    without a URL, uvicorn answering every request with ``answer``); an httpx client."""
+    without a URL, uvicorn answering every request with ``answer``); an httpx client and
+    the port."""
     import socket
 
     import httpx
@@ -1317,7 +1350,7 @@ def _api_server(url: str | None, answer: bytes = b"") -> Iterator[Any]:
                 except httpx.TransportError:
                     _check(time.monotonic() < deadline, "dataflow api did not start")
                     time.sleep(0.1)
-            yield http
+            yield http, port
     finally:
         proc.terminate()
         proc.wait(30)
@@ -1344,8 +1377,20 @@ class BackendRun:
     failed: list[str] = field(default_factory=list)
 
 
-def run_backend(backend: Backend, sizes: Sizes) -> BackendRun:
-    """Every database workload on one backend; the database is removed afterwards.
+#: Workloads that read the table the List workload seeds: --only runs it before them.
+_READS_LIST_TABLE = {
+    "aggregate",
+    "mcp query",
+    "rest list (asgi)",
+    "rest list (uvicorn)",
+    "cached list (memory)",
+    "cached list (redis)",
+}
+
+
+def run_backend(backend: Backend, sizes: Sizes, only: set[str] | None = None) -> BackendRun:
+    """Every database workload on one backend (or those named in ``only``, with the
+    List workload first when they read its table); the database is removed afterwards.
 
     Raises:
         Exception: the database could not be set up (nothing ran).
@@ -1372,6 +1417,10 @@ def run_backend(backend: Backend, sizes: Sizes) -> BackendRun:
             ("discover", b.discover),
             ("mcp search", b.mcp_search),  # over the tables discover made
         ]
+        if only is not None:
+            wanted = only | ({"list"} if only & _READS_LIST_TABLE else set())
+            wanted |= {"discover"} if "mcp search" in only else set()
+            workloads = [(n, w) for n, w in workloads if n in wanted]
         for name, workload in workloads:
             print(f"  {backend.name}: {name}", file=sys.stderr, flush=True)
             try:
@@ -1682,6 +1731,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     parser.add_argument(
+        "--only",
+        action="append",
+        metavar="WORKLOAD",
+        help="run only this workload (repeatable), e.g. 'rest list (uvicorn)', 'mcp query', "
+        "'cold import'; those reading the List table run the List workload first",
+    )
+    parser.add_argument(
         "--pg-admin-url",
         default=os.environ.get("DATAFLOW_BENCH_PG_ADMIN_URL", DEFAULT_PG_ADMIN_URL),
         help="PostgreSQL URL used to create and drop the benchmark database",
@@ -1699,26 +1755,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed: list[str] = []
     started = time.perf_counter()
 
+    only = set(args.only) if args.only else None
     costs: list[ImportCost] = []
-    with tempfile.TemporaryDirectory(prefix="dataflow_bench_pycache_") as cache:
-        env = _bytecode_env(cache)
+    if only is None or "cold import" in only:
+        with tempfile.TemporaryDirectory(prefix="dataflow_bench_pycache_") as cache:
+            env = _bytecode_env(cache)
+            try:
+                results += cold_import(sizes, env)
+                costs = import_costs(env)
+            except Exception:
+                failed.append("cold import")
+                traceback.print_exc()
+    if only is None or "filter compile" in only:
         try:
-            results += cold_import(sizes, env)
-            costs = import_costs(env)
+            results += filter_compile(sizes)
         except Exception:
-            failed.append("cold import")
+            failed.append("filter compile")
             traceback.print_exc()
-    try:
-        results += filter_compile(sizes)
-    except Exception:
-        failed.append("filter compile")
-        traceback.print_exc()
 
     for factory in _backends(args.backend, args.pg_admin_url, args.mysql_admin_url):
         backend = factory()
         print(f"running {backend.name} ...", file=sys.stderr, flush=True)
         try:
-            run = run_backend(backend, sizes)
+            run = run_backend(backend, sizes, only)
         except Exception:
             failed.append(backend.name)
             traceback.print_exc()
