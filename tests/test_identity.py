@@ -138,7 +138,7 @@ def test_bad_keys_are_refused_before_anything_is_written(db: DataFlow) -> None:
         assert one(db, "TicketCreateNode", {"id": 0, "title": "zero"})["id"] == 0
 
 
-def test_bulk_upsert_on_the_key_inserts_the_keys_it_does_not_find(db: DataFlow) -> None:
+def test_upserts_on_the_key_insert_the_keys_they_do_not_find(db: DataFlow) -> None:
     @db.model
     class Ticket:
         title: str
@@ -153,6 +153,20 @@ def test_bulk_upsert_on_the_key_inserts_the_keys_it_does_not_find(db: DataFlow) 
     rows = one(db, "TicketListNode", {"order_by": "id"})["records"]
     assert [(r["id"], r["title"]) for r in rows] == [(1, "a"), (2, "B"), (40, "new")]
     assert one(db, "TicketCreateNode", {"title": "next"})["id"] == 41
+    # Upsert creates with where's equalities, the key included (MongoDB's rule)
+    made = one(
+        db,
+        "TicketUpsertNode",
+        {"where": {"id": 77}, "create": {"title": "upserted"}, "update": {"title": "x"}},
+    )
+    assert made["action"] == "created" and made["record"]["id"] == 77
+    again = one(
+        db,
+        "TicketUpsertNode",
+        {"where": {"id": 77}, "create": {"title": "upserted"}, "update": {"title": "changed"}},
+    )
+    assert again["action"] == "updated" and again["record"]["title"] == "changed"
+    assert one(db, "TicketCreateNode", {"title": "after"})["id"] == 78
 
 
 # -- tables of other applications ------------------------------------------------------------

@@ -1044,10 +1044,11 @@ class UpsertNode(Node):
         equalities = _equalities(where, cls.model.fields) if isinstance(where, Mapping) else {}
         create = dict(out.get("create") or {})
         for k, v in equalities.items():
-            if not cls.model.fields[k].auto or (k == "tenant_id" and cls.model.multi_tenant):
+            f = cls.model.fields[k]
+            if not f.auto or f.identity or (k == "tenant_id" and cls.model.multi_tenant):
                 create.setdefault(k, v)
         if out.get("create") is not None or problems.provided("create"):
-            out["create"] = _validate_record(cls, create, problems, ("create",))
+            out["create"] = _validate_record(cls, create, problems, ("create",), identity=True)
         if out.get("update"):
             try:
                 out["_set"] = parse_update(out["update"], cls.model, param="update")
@@ -1088,9 +1089,14 @@ class UpsertNode(Node):
                         if audited:
                             await _audit.record(ctx, conn, plan, [("create", gone, restored)])
                         return {"record": restored, "action": "created"}
+                insert_plan = plan.with_identity(plan.given_identity(record))
+                tops = insert_plan.identity_tops(
+                    [[record.get(f.name) for f in insert_plan.insert_fields]]
+                )
                 try:
                     async with conn.transaction():
-                        created = await _insert_row(conn, plan, record, tenant)
+                        created = await _insert_row(conn, insert_plan, record, tenant)
+                        await insert_plan.resync_identity(conn, tops)
                     if cls.model.audit_log:
                         await _audit.record(ctx, conn, plan, [("create", None, created)])
                     return {"record": created, "action": "created"}
