@@ -23,6 +23,7 @@ def test_root_all_is_sorted_and_complete() -> None:
         "dialects",
         "discovery",
         "errors",
+        "jsonvalues",
         "migrations",
         "models",
         "nodes",

@@ -7,14 +7,9 @@ its message (with the closest valid names) and, for workflows, every diagnostic.
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import enum
 import fnmatch
 import json
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -32,6 +27,7 @@ from dataflow_engine.errors import (
     WorkflowError,
     WorkflowValidationError,
 )
+from dataflow_engine.jsonvalues import dumps, json_value, loads, records, row_json
 from dataflow_engine.models import FieldKind, ModelDef
 from dataflow_engine.models._model import suggest
 from dataflow_engine.nodes import resolve_node_type
@@ -57,75 +53,6 @@ filter documents (never raw SQL). Start with describe_database, then search_tabl
 table (it is registered on the fly). Filters: {"age": {"$gte": 18}, "$or": [...]}; see
 the dataflow://query-language resource. Answers are capped in rows and bytes: follow
 next_cursor for more. Errors carry a code and the closest valid names."""
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    if isinstance(value, Decimal | uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return {"base64": base64.b64encode(value).decode()}
-    if isinstance(value, enum.Enum):
-        return _jsonable(value.value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_jsonable(v) for v in value]
-    return str(value)
-
-
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-_CONVERT: dict[type, Callable[[Any], Any]] = {
-    dt.datetime: dt.datetime.isoformat,
-    dt.date: dt.date.isoformat,
-    dt.time: dt.time.isoformat,
-    Decimal: str,
-    uuid.UUID: str,
-}
-
-
-def _row(row: dict[str, Any]) -> dict[str, Any]:
-    """A record as JSON values (most values already are; the rest by type)."""
-    out = {}
-    for k, v in row.items():
-        kind = type(v)
-        if kind not in _PLAIN:
-            convert = _CONVERT.get(kind)
-            v = convert(v) if convert is not None else _jsonable(v)
-        out[k] = v
-    return out
-
-
-_PLAIN_KINDS = frozenset({FieldKind.STR, FieldKind.INT, FieldKind.FLOAT, FieldKind.BOOL})
-_CONVERTERS: dict[int, tuple[ModelDef, list[str]]] = {}
-
-
-def _records(rows: list[dict[str, Any]], model: ModelDef) -> list[dict[str, Any]]:
-    """A model's records as JSON values: only the fields whose kind is not already a
-    JSON value (timestamps, decimals, UUIDs, bytes, enums, JSON documents) are converted,
-    by type. The engine's rows are not changed."""
-    cached = _CONVERTERS.get(id(model))
-    if cached is None or cached[0] is not model:
-        if len(_CONVERTERS) > 1_000:  # models re-registered many times
-            _CONVERTERS.clear()
-        names = [n for n, f in model.fields.items() if f.kind not in _PLAIN_KINDS]
-        cached = _CONVERTERS[id(model)] = (model, names)
-    names = cached[1]
-    if not names:
-        return rows
-    out = []
-    for row in rows:
-        changed = {}
-        for name in names:
-            v = row.get(name)
-            if v is not None:
-                convert = _CONVERT.get(type(v))
-                changed[name] = convert(v) if convert is not None else _jsonable(v)
-        out.append({**row, **changed} if changed else row)
-    return out
 
 
 #: Records are free-form objects. The schema says only "an array of records": a client
@@ -341,20 +268,24 @@ class _State:
         their JSON text (for the answer's text content). Records of ``model`` are
         converted by its field kinds, the rest value by value."""
         limit = self.config.max_rows
-        out = (
-            _records(rows[:limit], model) if model is not None else [_row(r) for r in rows[:limit]]
-        )
-        text = json.dumps(out, ensure_ascii=False)
-        if len(text) <= self.config.max_bytes:
-            return out, len(rows) > limit, text
-        kept: list[dict[str, Any]] = []
+        page = rows[:limit]
+        if model is not None:
+            floats = [n for n, f in model.fields.items() if f.kind is FieldKind.FLOAT]
+            ready = records(page, floats)
+        else:
+            ready = [row_json(r) for r in page]
+        data = dumps(ready)
+        if len(data) <= self.config.max_bytes:
+            return loads(data), len(rows) > limit, data.decode("utf-8")
+        kept: list[Any] = []
         size = 2
-        for row in out:
-            size += len(json.dumps(row, ensure_ascii=False)) + 2
+        for row in ready:
+            size += len(dumps(row)) + 1
             if kept and size > self.config.max_bytes:
                 break
             kept.append(row)
-        return kept, True, json.dumps(kept, ensure_ascii=False)
+        data = dumps(kept)
+        return loads(data), True, data.decode("utf-8")
 
 
 class _Payload:
@@ -375,7 +306,7 @@ async def _answer(
         await state.ready()
         out = await make()
     except WorkflowValidationError as exc:
-        diagnostics = [_jsonable(d.to_dict()) for d in exc.diagnostics]
+        diagnostics = [json_value(d.to_dict()) for d in exc.diagnostics]
         if len(exc.diagnostics) == 1:  # one problem: say it plainly
             only = exc.diagnostics[0]
             failure = ToolFailure(code=only.code, message=only.message, diagnostics=diagnostics)
@@ -384,10 +315,10 @@ async def _answer(
     except WorkflowError as exc:
         cause = exc.__cause__ if isinstance(exc.__cause__, DataFlowError) else exc
         failure = ToolFailure(
-            code=cause.code, message=cause.message, details=_jsonable(cause.details)
+            code=cause.code, message=cause.message, details=json_value(cause.details)
         )
     except DataFlowError as exc:
-        failure = ToolFailure(code=exc.code, message=exc.message, details=_jsonable(exc.details))
+        failure = ToolFailure(code=exc.code, message=exc.message, details=json_value(exc.details))
     else:
         if isinstance(out, _Payload):
             payload = out.data
@@ -575,8 +506,8 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
 
         async def make() -> ModelDescription:
             m = db.get_model(model)
-            nodes = {name: _jsonable(db.nodes[name].describe()) for name in m.node_names.values()}
-            return ModelDescription(model=_jsonable(m.to_dict()), nodes=nodes)
+            nodes = {name: json_value(db.nodes[name].describe()) for name in m.node_names.values()}
+            return ModelDescription(model=json_value(m.to_dict()), nodes=nodes)
 
         return await _answer(make, state)
 
@@ -676,7 +607,7 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
             m = await state.model_for(table, model)
             out = await state.run(m.node_names["Read"], {"id": id, "raise_on_not_found": False})
             found = bool(out.pop("found", True))
-            return Record(model=m.name, found=found, record=_jsonable(out) if found else None)
+            return Record(model=m.name, found=found, record=json_value(out) if found else None)
 
         return await _answer(make, state)
 
@@ -696,7 +627,7 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
             m = await state.model_for(table, model)
             out = await db.explain_async(m.name, filter=filter, pipeline=pipeline)
             return Explanation(
-                sql=out["sql"], params=_jsonable(out["params"]), plan=_jsonable(out["plan"])
+                sql=out["sql"], params=json_value(out["params"]), plan=json_value(out["plan"])
             )
 
         return await _answer(make, state)
@@ -716,7 +647,7 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
             from dataflow_engine.workflow import validate_workflow as check
 
             _workflow_arg(workflow)
-            found = [_jsonable(d.to_dict()) for d in check(workflow, db)]
+            found = [json_value(d.to_dict()) for d in check(workflow, db)]
             if not config.allow_writes:
                 found += _write_nodes(workflow, db)
             errors = [d for d in found if d.get("severity", "error") == "error"]
@@ -741,7 +672,7 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
                         details={"nodes": writers},
                     )
             results, run_id = await state.runtime.execute(built)
-            plain = _jsonable(results)
+            plain = json_value(results)
             text = json.dumps(plain, ensure_ascii=False)
             truncated = len(text) > config.max_bytes
             if truncated:
@@ -805,7 +736,7 @@ def create_server(config: ServerConfig | None = None, db: DataFlow | None = None
     async def model_resource(name: str) -> str:
         """One registered model: fields, key, nodes."""
         await state.ready()
-        return json.dumps(_jsonable(db.get_model(name).to_dict()), ensure_ascii=False)
+        return json.dumps(json_value(db.get_model(name).to_dict()), ensure_ascii=False)
 
     @server.resource("dataflow://query-language", mime_type="text/markdown")
     def query_language() -> str:
@@ -933,7 +864,7 @@ def _full(table: TableInfo) -> dict[str, Any]:
         out = {"name": c.name, "type": c.type, "nullable": c.nullable}
         for key in ("default", "generated", "comment", "enum_values"):
             if getattr(c, key):
-                out[key] = _jsonable(getattr(c, key))
+                out[key] = json_value(getattr(c, key))
         if c.auto_increment:
             out["auto_increment"] = True
         return out
@@ -986,7 +917,7 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
         flt = params["filter"]
         n = (await state.run(m.node_names["Count"], {"filter": flt}))["count"]
         rows = (await state.run(m.node_names["List"], {"filter": flt, "limit": 5}))["records"]
-        return WriteResult(dry_run=True, affected=n, sample=[_row(r) for r in rows])
+        return WriteResult(dry_run=True, affected=n, sample=[row_json(r) for r in rows])
 
     @server.tool(annotations=create)
     async def create_records(
@@ -1003,12 +934,12 @@ def _add_write_tools(server: MCPServer, state: _State) -> None:
             wf.add_node(m.node_names["BulkCreate"], "n", {"data": data, "return_ids": True})
             built = wf.build(db)  # validates every record first
             if dry_run:
-                return WriteResult(dry_run=True, affected=len(data), sample=_jsonable(data[:5]))
+                return WriteResult(dry_run=True, affected=len(data), sample=json_value(data[:5]))
             results, _ = await state.runtime.execute(built, transaction=True)
             return WriteResult(
                 dry_run=False,
                 affected=results["n"]["inserted"],
-                sample=[{"id": _jsonable(i)} for i in (results["n"]["ids"] or [])[:5]],
+                sample=[{"id": json_value(i)} for i in (results["n"]["ids"] or [])[:5]],
             )
 
         return await _answer(make, state)

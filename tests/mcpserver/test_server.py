@@ -3,7 +3,11 @@ made in raw SQL (tests/test_existing.py's fixture)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -322,3 +326,60 @@ def test_instances_share_models_through_the_registry(existing_url: str) -> None:
     second = create_server(ServerConfig(database_url=existing_url, application_id="fleet"))
     (models,) = session(second, [("list_models", {})])
     assert [m["name"] for m in ok(models)["models"]] == ["OrderItem"]
+
+
+def test_records_spell_every_kind_of_value_as_json(db_url: str) -> None:
+    from tests.support import one
+
+    if db_url == "sqlite://":
+        pytest.skip("the server opens its own connection: an in-memory database is private")
+
+    uid = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    with DataFlow(db_url) as db:
+
+        @db.model
+        class Reading:
+            at: dt.datetime
+            day: dt.date
+            amount: Decimal
+            uid: uuid.UUID
+            blob: bytes
+            ratio: float
+            meta: dict[str, Any]
+            note: str
+
+        one(
+            db,
+            "ReadingBulkCreateNode",
+            {
+                "data": [
+                    {
+                        "at": dt.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=dt.UTC),
+                        "day": dt.date(2024, 2, 29),
+                        "amount": Decimal("12.30"),
+                        "uid": uid,
+                        "blob": b"\x00\xff",
+                        "ratio": float("inf") if db.dialect.name == "postgresql" else 0.5,
+                        "meta": {"k": [1, "é", None]},
+                        "note": 'Zoë 😀 "quoted"',
+                    }
+                ]
+            },
+        )
+    server = create_server(ServerConfig(database_url=db_url))
+    (answer,) = session(server, [("query", {"table": "readings"})])
+    (record,) = ok(answer)["records"]
+    skip = ("created_at", "updated_at", "amount")  # a decimal keeps its value, not its scale
+    assert {k: v for k, v in record.items() if k not in skip} == {
+        "id": 1,
+        "at": "2026-01-02T03:04:05.123456+00:00",
+        "day": "2024-02-29",
+        "uid": str(uid),
+        "blob": "AP8=",
+        "ratio": "Infinity" if db_url.startswith("postgresql") else 0.5,
+        "meta": {"k": [1, "é", None]},
+        "note": 'Zoë 😀 "quoted"',
+    }
+    assert Decimal(record["amount"]) == Decimal("12.30")
+    # the text content carries the same records, as JSON
+    assert json.loads(answer.content[0].text)["records"] == [record]
