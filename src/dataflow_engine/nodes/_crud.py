@@ -405,10 +405,9 @@ class CreateNode(Node):
         tenant = ctx.tenant_for(cls.model, cls.type_name)
         _own_tenant(cls, params.get("tenant_id"), tenant, "the record")
         tops: list[tuple[Field, Any]] = []
-        if cls.model.identity_names:
+        if not params.keys().isdisjoint(cls.model.identity_names):  # a key is given
             plan = plan.with_identity(plan.given_identity(params))
-            row_values = [params.get(f.name) for f in plan.insert_fields]
-            tops = plan.identity_tops([row_values])
+            tops = plan.identity_tops([[params.get(f.name) for f in plan.insert_fields]])
         if cls.model.audit_log or tops:
             async with ctx.atomic() as conn:
                 row = await _insert_row(conn, plan, params, tenant)
