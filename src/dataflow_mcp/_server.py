@@ -265,8 +265,9 @@ class _State:
         self, rows: list[dict[str, Any]], model: ModelDef | None = None
     ) -> tuple[list[dict[str, Any]], bool, str]:
         """Rows as JSON values within the row and byte caps, whether some were cut, and
-        their JSON text (for the answer's text content). Records of ``model`` are
-        converted by its field kinds, the rest value by value."""
+        their JSON text (for the answer's text content). The JSON text is written once
+        (``jsonvalues.dumps``, orjson) and read back as the records; a model's records
+        need a per-value pass only for floats JSON cannot carry."""
         limit = self.config.max_rows
         page = rows[:limit]
         if model is not None:
