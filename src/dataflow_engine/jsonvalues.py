@@ -87,8 +87,12 @@ def _orjson_default(value: Any) -> Any:
     return convert(value)
 
 
-try:  # the api extra brings orjson; without it the standard library does the same, slower
+_orjson_loads: Callable[[bytes | str], Any] | None
+
+try:  # the api and mcp extras bring orjson; without it the standard library, slower
     import orjson
+
+    _orjson_loads = orjson.loads
 
     def _fast(payload: Any) -> bytes | None:
         try:
@@ -96,7 +100,8 @@ try:  # the api extra brings orjson; without it the standard library does the sa
         except TypeError:  # an int beyond 64 bits, a non-string key: the slow path
             return None
 
-except ImportError:  # pragma: no cover - the api extra installs orjson
+except ImportError:  # pragma: no cover - the api and mcp extras install orjson
+    _orjson_loads = None
 
     def _fast(payload: Any) -> bytes | None:
         return None
@@ -137,9 +142,3 @@ def loads(data: bytes | str) -> Any:
     if _orjson_loads is not None:
         return _orjson_loads(data)
     return json.loads(data)
-
-
-try:
-    from orjson import loads as _orjson_loads
-except ImportError:  # pragma: no cover - the api and mcp extras install orjson
-    _orjson_loads = None  # type: ignore[assignment]

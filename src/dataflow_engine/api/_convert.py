@@ -3,7 +3,8 @@
 JSON has no dates, decimals, UUIDs or bytes, so the REST API spells them as strings:
 ISO-8601 for dates and times, the exact digits for decimals, the canonical form for
 UUIDs and standard base64 for bytes. The engine's field validators accept those
-strings already (except base64, decoded here); the way out is :func:`row_json`.
+strings already (except base64, decoded here); the way out is
+:mod:`dataflow_engine.jsonvalues`, which the MCP server shares.
 """
 
 from __future__ import annotations
